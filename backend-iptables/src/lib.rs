@@ -1,0 +1,1 @@
+//! The iptables datapath (filled in by the backend-iptables issue).

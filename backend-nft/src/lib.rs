@@ -1,0 +1,1 @@
+//! The nftables datapath (filled in by the backend-nft issue).

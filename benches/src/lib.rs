@@ -1,0 +1,1 @@
+//! Criterion benchmarks of svcproxy (sync cost at scale) live in `benches/benches/`.

@@ -1,0 +1,1 @@
+//! The sync runner: drives a `Datapath` from the change trackers at a bounded frequency.

@@ -1,0 +1,1 @@
+//! Endpoint selection: which endpoints serve cluster traffic and which serve local traffic.

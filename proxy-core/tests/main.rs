@@ -1,0 +1,7 @@
+//! proxy-core's integration tests, in one binary.
+
+mod convert;
+mod manifest;
+mod runner;
+mod topology;
+mod tracker;

@@ -1,0 +1,1 @@
+//! Tests of `proxy_core::tracker`.
