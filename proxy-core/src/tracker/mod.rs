@@ -1,60 +1,199 @@
-//! Change trackers: record Service/EndpointSlice/Node events between syncs and hand out
-//! (state, delta).
+//! Change trackers: record Service, EndpointSlice and Node events between syncs, and on each
+//! sync hand out the full state and the delta.
+//!
+//! Semantics follow upstream kube-proxy's `servicechangetracker.go`, `endpointschangetracker.go`
+//! and `endpointslicecache.go`: every event is converted at once (bad input is dropped and
+//! reported), compared with what the last sync applied, and kept only if it changes something,
+//! so a no-op update, or an add followed by a delete, yields an empty delta.
+//!
+//! ```
+//! use proxy_core::{KubeObject, model::NodeInfo, tracker::ChangeTracker};
+//! use k8s_openapi::api::core::v1::Service;
+//!
+//! let svc: Service = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"namespace": "default", "name": "web"},
+//!     "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]}
+//! })).unwrap();
+//! let mut tracker = ChangeTracker::new(NodeInfo::new("node-a"));
+//! tracker.apply(&KubeObject::from(svc.clone()));
+//! let delta = tracker.take_delta();
+//! assert_eq!(delta.changed.len(), 1);
+//! // The same object again changes nothing.
+//! tracker.apply(&KubeObject::from(svc));
+//! assert!(!tracker.has_pending());
+//! assert!(tracker.take_delta().is_empty());
+//! ```
 
+mod endpoints_tracker;
+mod service_tracker;
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::convert;
 use crate::error::Error;
-use crate::model::NodeInfo;
+use crate::model::{NodeInfo, ServiceKey};
 use crate::object::KubeObject;
 use crate::state::{Delta, ProxyState};
+
+use endpoints_tracker::{EndpointsTracker, SliceKey};
+use service_tracker::ServiceTracker;
 
 /// Records Service, EndpointSlice and Node events between syncs; on each sync applies them to
 /// the state and hands out what changed.
 #[derive(Debug)]
 pub struct ChangeTracker {
     state: ProxyState,
+    services: ServiceTracker,
+    endpoints: EndpointsTracker,
+    /// The node as the latest Node object describes it, if it differs from the state's.
+    pending_node: Option<NodeInfo>,
+    /// Addresses given by configuration; they win over the Node object's.
+    configured_ips: bool,
 }
 
 impl ChangeTracker {
-    /// A tracker for the node `node` (its name marks local endpoints).
+    /// A tracker for the node `node`: its name marks local endpoints; its IPs, when given,
+    /// override the addresses of the Node object.
     pub fn new(node: NodeInfo) -> Self {
         ChangeTracker {
+            configured_ips: !node.ips.is_empty(),
             state: ProxyState {
                 node,
                 ..ProxyState::default()
             },
+            services: ServiceTracker::default(),
+            endpoints: EndpointsTracker::default(),
+            pending_node: None,
         }
     }
 
-    /// Records an added or updated object. Returns what conversion dropped.
+    /// Records an added or updated object. Returns what conversion dropped (also logged).
     pub fn apply(&mut self, obj: &KubeObject) -> Vec<Error> {
-        let _ = obj;
-        todo!()
+        let warnings = match obj {
+            KubeObject::Service(svc) => {
+                let conv = convert::service(svc);
+                self.services
+                    .update(service_key(&svc.metadata), conv.value, &self.state.services);
+                conv.warnings
+            }
+            KubeObject::EndpointSlice(slice) => {
+                let conv = convert::endpoint_slice(slice, &self.state.node.name);
+                self.endpoints
+                    .update(slice_key(&slice.metadata), conv.value, &self.state.endpoints);
+                conv.warnings
+            }
+            KubeObject::Node(node) => {
+                let conv = convert::node(node);
+                if let Some(info) = conv.value {
+                    self.update_node(info);
+                }
+                conv.warnings
+            }
+        };
+        for w in &warnings {
+            tracing::warn!(object = %obj.reference(), error = %w, "dropped invalid input");
+        }
+        warnings
     }
 
-    /// Records a deleted object.
+    /// Records a deleted object. Deleting our own Node keeps what was known of it.
     pub fn delete(&mut self, obj: &KubeObject) {
-        let _ = obj;
-        todo!()
+        match obj {
+            KubeObject::Service(svc) => {
+                self.services
+                    .update(service_key(&svc.metadata), Vec::new(), &self.state.services);
+            }
+            KubeObject::EndpointSlice(slice) => {
+                self.endpoints
+                    .update(slice_key(&slice.metadata), None, &self.state.endpoints);
+            }
+            KubeObject::Node(_) => {}
+        }
     }
 
-    /// Replaces everything with `objs` (a relist, or a re-read file): objects not in `objs` are
-    /// deleted. Returns what conversion dropped.
+    /// Replaces everything with `objs` (a relist, or a re-read file): services and slices not
+    /// in `objs` are deleted. Returns what conversion dropped.
     pub fn reset(&mut self, objs: &[KubeObject]) -> Vec<Error> {
-        let _ = objs;
-        todo!()
+        let mut services = BTreeSet::new();
+        let mut slices = BTreeSet::new();
+        for obj in objs {
+            match obj {
+                KubeObject::Service(s) => {
+                    services.insert(service_key(&s.metadata));
+                }
+                KubeObject::EndpointSlice(s) => {
+                    slices.insert(slice_key(&s.metadata));
+                }
+                KubeObject::Node(_) => {}
+            }
+        }
+        for key in self.services.known(&self.state.services) {
+            if !services.contains(&key) {
+                self.services.update(key, Vec::new(), &self.state.services);
+            }
+        }
+        for key in self.endpoints.known() {
+            if !slices.contains(&key) {
+                self.endpoints.update(key, None, &self.state.endpoints);
+            }
+        }
+        objs.iter().flat_map(|o| self.apply(o)).collect()
     }
 
     /// Whether events are waiting to be applied.
     pub fn has_pending(&self) -> bool {
-        todo!()
+        self.services.has_pending() || self.endpoints.has_pending() || self.pending_node.is_some()
     }
 
-    /// Applies the recorded events to the state and returns what changed.
+    /// Applies the recorded events to the state and returns what changed. Only service ports
+    /// that exist after the change are listed as changed; when the node changed, every service
+    /// port is (topology may route each one differently).
     pub fn take_delta(&mut self) -> Delta {
-        todo!()
+        let mut delta = Delta::default();
+        self.services.apply(&mut self.state.services, &mut delta);
+        self.endpoints.apply(&mut self.state.endpoints, &mut delta);
+        if let Some(node) = self.pending_node.take() {
+            self.state.node = node;
+            delta.node_changed = true;
+            delta.changed.extend(self.state.services.keys().cloned());
+        }
+        let services = &self.state.services;
+        delta.changed.retain(|name| services.contains_key(name));
+        delta
     }
 
     /// The state as of the last [`ChangeTracker::take_delta`].
     pub fn state(&self) -> &ProxyState {
         &self.state
     }
+
+    /// Records the Node object's view of our node, if it is ours.
+    fn update_node(&mut self, mut info: NodeInfo) {
+        if info.name != self.state.node.name {
+            return;
+        }
+        if self.configured_ips {
+            info.ips = self.state.node.ips.clone();
+        }
+        self.pending_node = (info != self.state.node).then_some(info);
+    }
+}
+
+/// The service key of a Service's metadata (empty strings when absent: such objects convert to
+/// nothing).
+fn service_key(meta: &ObjectMeta) -> ServiceKey {
+    ServiceKey::new(
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
+/// The slice key of an EndpointSlice's metadata.
+fn slice_key(meta: &ObjectMeta) -> SliceKey {
+    (
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
 }
