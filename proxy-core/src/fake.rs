@@ -16,7 +16,7 @@ pub enum Call {
     /// check timing).
     Sync {
         /// The state it was given.
-        state: ProxyState,
+        state: Box<ProxyState>,
         /// The delta it was given.
         delta: Delta,
         /// The mode it was asked for.
@@ -90,7 +90,7 @@ impl FakeDatapath {
     /// The state given to the last sync, if any.
     pub fn last_state(&self) -> Option<ProxyState> {
         self.lock().calls.iter().rev().find_map(|c| match c {
-            Call::Sync { state, .. } => Some(state.clone()),
+            Call::Sync { state, .. } => Some((**state).clone()),
             Call::Cleanup => None,
         })
     }
@@ -105,7 +105,7 @@ impl Datapath for FakeDatapath {
     async fn sync(&mut self, state: &ProxyState, delta: &Delta, mode: SyncMode) -> Result<SyncReport> {
         let mut inner = self.lock();
         inner.calls.push(Call::Sync {
-            state: state.clone(),
+            state: Box::new(state.clone()),
             delta: delta.clone(),
             mode,
             at: tokio::time::Instant::now(),

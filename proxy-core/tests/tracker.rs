@@ -51,8 +51,8 @@ fn spn(svc: &str, port: &str, protocol: Protocol) -> ServicePortName {
     ServicePortName::new("ns", svc, port, protocol)
 }
 
-fn names(list: &[ServicePortName]) -> BTreeSet<ServicePortName> {
-    list.iter().cloned().collect()
+fn names<const N: usize>(list: [ServicePortName; N]) -> BTreeSet<ServicePortName> {
+    BTreeSet::from(list)
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -75,7 +75,7 @@ fn adding_a_service_reports_each_of_its_ports_as_changed() {
     let delta = t.take_delta();
     assert_eq!(
         delta.changed,
-        names(&[spn("web", "http", Protocol::Tcp), spn("web", "dns", Protocol::Udp)])
+        names([spn("web", "http", Protocol::Tcp), spn("web", "dns", Protocol::Udp)])
     );
     assert!(delta.deleted.is_empty());
     assert_eq!(t.state().services.len(), 2);
@@ -91,7 +91,7 @@ fn updating_a_service_reports_only_that_service() {
     t.take_delta();
     t.apply(&service("web", "10.96.0.10", &[("http", 8080, "TCP")]));
     let delta = t.take_delta();
-    assert_eq!(delta.changed, names(&[spn("web", "http", Protocol::Tcp)]));
+    assert_eq!(delta.changed, names([spn("web", "http", Protocol::Tcp)]));
     assert_eq!(t.state().services[&spn("web", "http", Protocol::Tcp)].port, 8080);
 }
 
@@ -133,7 +133,7 @@ fn deleting_a_service_reports_its_ports_deleted_and_udp_cluster_ips() {
     assert!(delta.changed.is_empty());
     assert_eq!(
         delta.deleted,
-        names(&[spn("dns", "dns", Protocol::Udp), spn("dns", "dns-tcp", Protocol::Tcp)])
+        names([spn("dns", "dns", Protocol::Udp), spn("dns", "dns-tcp", Protocol::Tcp)])
     );
     let ip: IpAddr = "10.96.0.53".parse().expect("ip");
     assert_eq!(delta.deleted_udp_cluster_ips, BTreeSet::from([ip]));
@@ -147,7 +147,7 @@ fn removing_one_port_of_a_service_deletes_only_that_port() {
     t.take_delta();
     t.apply(&service("web", "10.96.0.10", &[("https", 443, "TCP")]));
     let delta = t.take_delta();
-    assert_eq!(delta.deleted, names(&[spn("web", "http", Protocol::Tcp)]));
+    assert_eq!(delta.deleted, names([spn("web", "http", Protocol::Tcp)]));
     assert!(delta.changed.is_empty());
     assert!(delta.deleted_udp_cluster_ips.is_empty());
 }
@@ -171,7 +171,7 @@ fn a_re_added_service_is_reported_as_changed_again() {
     assert_eq!(t.take_delta().deleted.len(), 1);
     t.apply(&svc);
     let delta = t.take_delta();
-    assert_eq!(delta.changed, names(&[spn("web", "http", Protocol::Tcp)]));
+    assert_eq!(delta.changed, names([spn("web", "http", Protocol::Tcp)]));
     assert!(delta.deleted.is_empty());
 }
 
@@ -183,7 +183,7 @@ fn endpoints_of_several_slices_are_merged_per_service_port() {
     t.apply(&slice("web-2", "web", ("http", 8080, "TCP"), &[("10.0.0.1", NODE, true)]));
     let delta = t.take_delta();
     let name = spn("web", "http", Protocol::Tcp);
-    assert_eq!(delta.changed, names(&[name.clone()]));
+    assert_eq!(delta.changed, names([name.clone()]));
     assert_eq!(endpoint_addrs(&t, &name), vec![addr("10.0.0.1:8080"), addr("10.0.0.2:8080")]);
     let local: Vec<bool> = t.state().endpoints_of(&name).iter().map(|e| e.is_local).collect();
     assert_eq!(local, vec![true, false]);
@@ -204,7 +204,7 @@ fn an_endpoint_listed_by_two_slices_counts_once_and_local_wins() {
     t.delete(&slice("web-2", "web", ("http", 8080, "TCP"), &[]));
     let delta = t.take_delta();
     assert_eq!(endpoint_addrs(&t, &name), vec![addr("10.0.0.1:8080")]);
-    assert_eq!(delta.changed, names(&[name.clone()]), "locality changed");
+    assert_eq!(delta.changed, names([name.clone()]), "locality changed");
     assert!(!t.state().endpoints_of(&name)[0].is_local);
 }
 
@@ -222,7 +222,7 @@ fn endpoint_changes_report_the_service_port_as_changed() {
         &[("10.0.0.1", "node-b", true), ("10.0.0.2", "node-b", true)],
     ));
     let delta = t.take_delta();
-    assert_eq!(delta.changed, names(&[spn("web", "http", Protocol::Tcp)]));
+    assert_eq!(delta.changed, names([spn("web", "http", Protocol::Tcp)]));
     assert!(delta.stale_endpoints.is_empty(), "TCP endpoints never go stale");
 }
 
@@ -236,7 +236,7 @@ fn endpoints_without_a_service_are_kept_but_not_reported() {
     assert_eq!(endpoint_addrs(&t, &name), vec![addr("10.0.0.1:8080")]);
     // When the service arrives, the port is reported with its endpoints already known.
     t.apply(&service("web", "10.96.0.10", &[("http", 80, "TCP")]));
-    assert_eq!(t.take_delta().changed, names(&[name]));
+    assert_eq!(t.take_delta().changed, names([name]));
 }
 
 #[test]
@@ -249,7 +249,7 @@ fn a_slice_moving_to_another_service_leaves_the_first_one() {
     t.apply(&slice("s-1", "b", ("http", 8080, "TCP"), &[("10.0.0.1", "node-b", true)]));
     let delta = t.take_delta();
     let (a, b) = (spn("a", "http", Protocol::Tcp), spn("b", "http", Protocol::Tcp));
-    assert_eq!(delta.changed, names(&[a.clone(), b.clone()]));
+    assert_eq!(delta.changed, names([a.clone(), b.clone()]));
     assert!(endpoint_addrs(&t, &a).is_empty());
     assert_eq!(endpoint_addrs(&t, &b), vec![addr("10.0.0.1:8080")]);
 }
@@ -287,7 +287,7 @@ fn a_udp_endpoint_that_stops_serving_is_reported_stale() {
     t.apply(&slice("dns-1", "dns", ("dns", 5353, "UDP"), &[("10.0.0.1", "node-b", false)]));
     let delta = t.take_delta();
     assert_eq!(delta.stale_endpoints.len(), 1);
-    assert_eq!(delta.changed, names(&[spn("dns", "dns", Protocol::Udp)]));
+    assert_eq!(delta.changed, names([spn("dns", "dns", Protocol::Udp)]));
 }
 
 #[test]
@@ -312,7 +312,7 @@ fn a_udp_port_gaining_its_first_serving_endpoint_is_newly_active() {
     t.take_delta();
     t.apply(&slice("dns-1", "dns", ("dns", 5353, "UDP"), &[("10.0.0.1", "node-b", true)]));
     let delta = t.take_delta();
-    assert_eq!(delta.newly_active, names(&[spn("dns", "dns", Protocol::Udp)]));
+    assert_eq!(delta.newly_active, names([spn("dns", "dns", Protocol::Udp)]));
     assert!(delta.stale_endpoints.is_empty());
 }
 
@@ -337,12 +337,12 @@ fn reset_deletes_what_the_new_list_lacks_and_keeps_the_rest() {
     assert_eq!(t.take_delta().changed.len(), 2);
     t.reset(&[web, web_eps]);
     let delta = t.take_delta();
-    assert_eq!(delta.deleted, names(&[spn("db", "sql", Protocol::Tcp)]));
+    assert_eq!(delta.deleted, names([spn("db", "sql", Protocol::Tcp)]));
     assert!(delta.changed.is_empty());
     assert_eq!(t.state().endpoints.len(), 1);
     t.reset(&[]);
     let delta = t.take_delta();
-    assert_eq!(delta.deleted, names(&[spn("web", "http", Protocol::Tcp)]));
+    assert_eq!(delta.deleted, names([spn("web", "http", Protocol::Tcp)]));
     assert!(t.state().endpoints.is_empty() && t.state().services.is_empty());
 }
 
@@ -388,17 +388,17 @@ fn configured_node_ips_win_over_the_node_object() {
 fn delta_merge_keeps_the_latest_verdict_per_port() {
     let (a, b) = (spn("a", "p", Protocol::Tcp), spn("b", "p", Protocol::Tcp));
     let mut first = Delta {
-        changed: names(&[a.clone()]),
-        deleted: names(&[b.clone()]),
+        changed: names([a.clone()]),
+        deleted: names([b.clone()]),
         ..Delta::default()
     };
     first.merge(Delta {
-        changed: names(&[b.clone()]),
-        deleted: names(&[a.clone()]),
+        changed: names([b.clone()]),
+        deleted: names([a.clone()]),
         node_changed: true,
         ..Delta::default()
     });
-    assert_eq!(first.changed, names(&[b]));
-    assert_eq!(first.deleted, names(&[a]));
+    assert_eq!(first.changed, names([b]));
+    assert_eq!(first.deleted, names([a]));
     assert!(first.node_changed);
 }

@@ -28,12 +28,12 @@ impl EndpointsTracker {
     pub(crate) fn update(&mut self, key: SliceKey, info: Option<SliceInfo>, applied: &Merged) {
         let old_service = self.slices.get(&key).map(|s| s.service.clone());
         let new_service = info.as_ref().map(|s| s.service.clone());
-        if let Some(svc) = &old_service {
-            if let Some(set) = self.by_service.get_mut(svc) {
-                set.remove(&key);
-                if set.is_empty() {
-                    self.by_service.remove(svc);
-                }
+        if let Some(svc) = &old_service
+            && let Some(set) = self.by_service.get_mut(svc)
+        {
+            set.remove(&key);
+            if set.is_empty() {
+                self.by_service.remove(svc);
             }
         }
         match info {
