@@ -34,7 +34,7 @@
 //!   sync), no sooner than the minimum period allows and without retrying it, then returns.
 //!   Either way it hands back the datapath, e.g. so that the caller can clean up.
 //!
-//! Conversion warnings from the tracker are logged with `tracing::warn!`. Each call to the
+//! Conversion warnings are logged by the tracker with `tracing::warn!`. Each call to the
 //! datapath is logged (backend, mode, duration, result: full syncs at `info`, partial ones at
 //! `debug`, retryable failures at `warn`, fatal ones at `error`) and reported to the
 //! [`SyncObserver`], if any, as a [`SyncOutcome`]. All timing uses tokio's clock, so tests can
@@ -162,22 +162,17 @@ impl<D: Datapath> SyncRunner<D> {
         }
     }
 
-    /// Feeds one event into the tracker.
+    /// Feeds one event into the tracker (which logs what conversion dropped).
     fn handle(&mut self, event: SourceEvent) {
-        let warnings = match event {
-            SourceEvent::Apply(obj) => self.tracker.apply(&obj),
-            SourceEvent::Delete(obj) => {
-                self.tracker.delete(&obj);
-                Vec::new()
+        match event {
+            SourceEvent::Apply(obj) => {
+                self.tracker.apply(&obj);
             }
+            SourceEvent::Delete(obj) => self.tracker.delete(&obj),
             SourceEvent::Reset(objs) => {
-                let warnings = self.tracker.reset(&objs);
+                self.tracker.reset(&objs);
                 self.schedule.mark_ready();
-                warnings
             }
-        };
-        for err in &warnings {
-            warn!(error = %err, "ignoring part of a Kubernetes object");
         }
     }
 
