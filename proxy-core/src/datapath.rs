@@ -43,7 +43,12 @@ pub trait Datapath: Send {
 
     /// Makes the kernel match `state`. With [`SyncMode::Partial`] only the service ports named
     /// in `delta` need to be rewritten.
-    async fn sync(&mut self, state: &ProxyState, delta: &Delta, mode: SyncMode) -> Result<SyncReport>;
+    async fn sync(
+        &mut self,
+        state: &ProxyState,
+        delta: &Delta,
+        mode: SyncMode,
+    ) -> Result<SyncReport>;
 
     /// Removes everything this backend ever created. Idempotent.
     async fn cleanup(&mut self) -> Result<()>;

@@ -72,7 +72,9 @@ impl fmt::Display for Dropped {
         f.write_str(match self {
             Dropped::Entry => "entry dropped, rest of the object kept",
             Dropped::Object => "object skipped",
-            Dropped::FailedClosed => "no valid entry left: failing closed, traffic from every source is denied",
+            Dropped::FailedClosed => {
+                "no valid entry left: failing closed, traffic from every source is denied"
+            }
         })
     }
 }

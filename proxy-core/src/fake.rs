@@ -81,7 +81,9 @@ impl FakeDatapath {
             .calls
             .iter()
             .filter_map(|c| match c {
-                Call::Sync { mode, delta, at, .. } => Some((*mode, delta.clone(), *at)),
+                Call::Sync {
+                    mode, delta, at, ..
+                } => Some((*mode, delta.clone(), *at)),
                 Call::Cleanup => None,
             })
             .collect()
@@ -102,7 +104,12 @@ impl Datapath for FakeDatapath {
         "fake"
     }
 
-    async fn sync(&mut self, state: &ProxyState, delta: &Delta, mode: SyncMode) -> Result<SyncReport> {
+    async fn sync(
+        &mut self,
+        state: &ProxyState,
+        delta: &Delta,
+        mode: SyncMode,
+    ) -> Result<SyncReport> {
         let mut inner = self.lock();
         inner.calls.push(Call::Sync {
             state: Box::new(state.clone()),

@@ -43,7 +43,8 @@ pub(crate) fn entries_of_service<'a, V>(
         port: String::new(),
         protocol: crate::model::Protocol::Tcp,
     };
-    map.range(start..).take_while(move |(name, _)| name.service == *key)
+    map.range(start..)
+        .take_while(move |(name, _)| name.service == *key)
 }
 
 /// A connectionless (UDP/SCTP) endpoint that stopped serving: conntrack entries that still point
@@ -92,7 +93,8 @@ impl Delta {
         }
         self.stale_endpoints.extend(later.stale_endpoints);
         self.newly_active.extend(later.newly_active);
-        self.deleted_udp_cluster_ips.extend(later.deleted_udp_cluster_ips);
+        self.deleted_udp_cluster_ips
+            .extend(later.deleted_udp_cluster_ips);
         self.node_changed |= later.node_changed;
     }
 }

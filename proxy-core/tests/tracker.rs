@@ -30,7 +30,12 @@ fn service(name: &str, ip: &str, ports: &[(&str, i32, &str)]) -> KubeObject {
 
 /// An IPv4 EndpointSlice `ns/slice` of service `svc` with one port and `(ip, node, serving)`
 /// endpoints.
-fn slice(slice: &str, svc: &str, port: (&str, i32, &str), eps: &[(&str, &str, bool)]) -> KubeObject {
+fn slice(
+    slice: &str,
+    svc: &str,
+    port: (&str, i32, &str),
+    eps: &[(&str, &str, bool)],
+) -> KubeObject {
     let endpoints: Vec<Value> = eps
         .iter()
         .map(|(ip, node, serving)| {
@@ -60,7 +65,12 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 fn endpoint_addrs(tracker: &ChangeTracker, name: &ServicePortName) -> Vec<SocketAddr> {
-    tracker.state().endpoints_of(name).iter().map(|e| e.addr()).collect()
+    tracker
+        .state()
+        .endpoints_of(name)
+        .iter()
+        .map(|e| e.addr())
+        .collect()
 }
 
 fn tracker() -> ChangeTracker {
@@ -70,12 +80,22 @@ fn tracker() -> ChangeTracker {
 #[test]
 fn adding_a_service_reports_each_of_its_ports_as_changed() {
     let mut t = tracker();
-    assert!(t.apply(&service("web", "10.96.0.10", &[("http", 80, "TCP"), ("dns", 53, "UDP")])).is_empty());
+    assert!(
+        t.apply(&service(
+            "web",
+            "10.96.0.10",
+            &[("http", 80, "TCP"), ("dns", 53, "UDP")]
+        ))
+        .is_empty()
+    );
     assert!(t.has_pending());
     let delta = t.take_delta();
     assert_eq!(
         delta.changed,
-        names([spn("web", "http", Protocol::Tcp), spn("web", "dns", Protocol::Udp)])
+        names([
+            spn("web", "http", Protocol::Tcp),
+            spn("web", "dns", Protocol::Udp)
+        ])
     );
     assert!(delta.deleted.is_empty());
     assert_eq!(t.state().services.len(), 2);
@@ -92,14 +112,22 @@ fn updating_a_service_reports_only_that_service() {
     t.apply(&service("web", "10.96.0.10", &[("http", 8080, "TCP")]));
     let delta = t.take_delta();
     assert_eq!(delta.changed, names([spn("web", "http", Protocol::Tcp)]));
-    assert_eq!(t.state().services[&spn("web", "http", Protocol::Tcp)].port, 8080);
+    assert_eq!(
+        t.state().services[&spn("web", "http", Protocol::Tcp)].port,
+        8080
+    );
 }
 
 #[test]
 fn an_update_that_changes_nothing_yields_an_empty_delta() {
     let mut t = tracker();
     let svc = service("web", "10.96.0.10", &[("http", 80, "TCP")]);
-    let eps = slice("web-1", "web", ("http", 8080, "TCP"), &[("10.0.0.1", "node-b", true)]);
+    let eps = slice(
+        "web-1",
+        "web",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.1", "node-b", true)],
+    );
     t.apply(&svc);
     t.apply(&eps);
     t.take_delta();
@@ -125,7 +153,11 @@ fn an_update_reverted_before_the_sync_yields_an_empty_delta() {
 #[test]
 fn deleting_a_service_reports_its_ports_deleted_and_udp_cluster_ips() {
     let mut t = tracker();
-    let svc = service("dns", "10.96.0.53", &[("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")]);
+    let svc = service(
+        "dns",
+        "10.96.0.53",
+        &[("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")],
+    );
     t.apply(&svc);
     t.take_delta();
     t.delete(&svc);
@@ -133,7 +165,10 @@ fn deleting_a_service_reports_its_ports_deleted_and_udp_cluster_ips() {
     assert!(delta.changed.is_empty());
     assert_eq!(
         delta.deleted,
-        names([spn("dns", "dns", Protocol::Udp), spn("dns", "dns-tcp", Protocol::Tcp)])
+        names([
+            spn("dns", "dns", Protocol::Udp),
+            spn("dns", "dns-tcp", Protocol::Tcp)
+        ])
     );
     let ip: IpAddr = "10.96.0.53".parse().expect("ip");
     assert_eq!(delta.deleted_udp_cluster_ips, BTreeSet::from([ip]));
@@ -143,7 +178,11 @@ fn deleting_a_service_reports_its_ports_deleted_and_udp_cluster_ips() {
 #[test]
 fn removing_one_port_of_a_service_deletes_only_that_port() {
     let mut t = tracker();
-    t.apply(&service("web", "10.96.0.10", &[("http", 80, "TCP"), ("https", 443, "TCP")]));
+    t.apply(&service(
+        "web",
+        "10.96.0.10",
+        &[("http", 80, "TCP"), ("https", 443, "TCP")],
+    ));
     t.take_delta();
     t.apply(&service("web", "10.96.0.10", &[("https", 443, "TCP")]));
     let delta = t.take_delta();
@@ -179,13 +218,31 @@ fn a_re_added_service_is_reported_as_changed_again() {
 fn endpoints_of_several_slices_are_merged_per_service_port() {
     let mut t = tracker();
     t.apply(&service("web", "10.96.0.10", &[("http", 80, "TCP")]));
-    t.apply(&slice("web-1", "web", ("http", 8080, "TCP"), &[("10.0.0.2", "node-b", true)]));
-    t.apply(&slice("web-2", "web", ("http", 8080, "TCP"), &[("10.0.0.1", NODE, true)]));
+    t.apply(&slice(
+        "web-1",
+        "web",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.2", "node-b", true)],
+    ));
+    t.apply(&slice(
+        "web-2",
+        "web",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.1", NODE, true)],
+    ));
     let delta = t.take_delta();
     let name = spn("web", "http", Protocol::Tcp);
     assert_eq!(delta.changed, names([name.clone()]));
-    assert_eq!(endpoint_addrs(&t, &name), vec![addr("10.0.0.1:8080"), addr("10.0.0.2:8080")]);
-    let local: Vec<bool> = t.state().endpoints_of(&name).iter().map(|e| e.is_local).collect();
+    assert_eq!(
+        endpoint_addrs(&t, &name),
+        vec![addr("10.0.0.1:8080"), addr("10.0.0.2:8080")]
+    );
+    let local: Vec<bool> = t
+        .state()
+        .endpoints_of(&name)
+        .iter()
+        .map(|e| e.is_local)
+        .collect();
     assert_eq!(local, vec![true, false]);
 }
 
@@ -193,13 +250,26 @@ fn endpoints_of_several_slices_are_merged_per_service_port() {
 fn an_endpoint_listed_by_two_slices_counts_once_and_local_wins() {
     let mut t = tracker();
     t.apply(&service("web", "10.96.0.10", &[("http", 80, "TCP")]));
-    t.apply(&slice("web-1", "web", ("http", 8080, "TCP"), &[("10.0.0.1", "node-b", true)]));
-    t.apply(&slice("web-2", "web", ("http", 8080, "TCP"), &[("10.0.0.1", NODE, true)]));
+    t.apply(&slice(
+        "web-1",
+        "web",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.1", "node-b", true)],
+    ));
+    t.apply(&slice(
+        "web-2",
+        "web",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.1", NODE, true)],
+    ));
     t.take_delta();
     let name = spn("web", "http", Protocol::Tcp);
     let eps = t.state().endpoints_of(&name);
     assert_eq!(eps.len(), 1);
-    assert!(eps[0].is_local, "the local listing of a duplicated endpoint wins");
+    assert!(
+        eps[0].is_local,
+        "the local listing of a duplicated endpoint wins"
+    );
     // Deleting one of the two slices keeps the endpoint.
     t.delete(&slice("web-2", "web", ("http", 8080, "TCP"), &[]));
     let delta = t.take_delta();
@@ -213,7 +283,12 @@ fn endpoint_changes_report_the_service_port_as_changed() {
     let mut t = tracker();
     t.apply(&service("web", "10.96.0.10", &[("http", 80, "TCP")]));
     t.apply(&service("db", "10.96.0.11", &[("sql", 5432, "TCP")]));
-    t.apply(&slice("web-1", "web", ("http", 8080, "TCP"), &[("10.0.0.1", "node-b", true)]));
+    t.apply(&slice(
+        "web-1",
+        "web",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.1", "node-b", true)],
+    ));
     t.take_delta();
     t.apply(&slice(
         "web-1",
@@ -223,13 +298,21 @@ fn endpoint_changes_report_the_service_port_as_changed() {
     ));
     let delta = t.take_delta();
     assert_eq!(delta.changed, names([spn("web", "http", Protocol::Tcp)]));
-    assert!(delta.stale_endpoints.is_empty(), "TCP endpoints never go stale");
+    assert!(
+        delta.stale_endpoints.is_empty(),
+        "TCP endpoints never go stale"
+    );
 }
 
 #[test]
 fn endpoints_without_a_service_are_kept_but_not_reported() {
     let mut t = tracker();
-    t.apply(&slice("web-1", "web", ("http", 8080, "TCP"), &[("10.0.0.1", "node-b", true)]));
+    t.apply(&slice(
+        "web-1",
+        "web",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.1", "node-b", true)],
+    ));
     let delta = t.take_delta();
     assert!(delta.changed.is_empty());
     let name = spn("web", "http", Protocol::Tcp);
@@ -244,11 +327,24 @@ fn a_slice_moving_to_another_service_leaves_the_first_one() {
     let mut t = tracker();
     t.apply(&service("a", "10.96.0.10", &[("http", 80, "TCP")]));
     t.apply(&service("b", "10.96.0.11", &[("http", 80, "TCP")]));
-    t.apply(&slice("s-1", "a", ("http", 8080, "TCP"), &[("10.0.0.1", "node-b", true)]));
+    t.apply(&slice(
+        "s-1",
+        "a",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.1", "node-b", true)],
+    ));
     t.take_delta();
-    t.apply(&slice("s-1", "b", ("http", 8080, "TCP"), &[("10.0.0.1", "node-b", true)]));
+    t.apply(&slice(
+        "s-1",
+        "b",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.1", "node-b", true)],
+    ));
     let delta = t.take_delta();
-    let (a, b) = (spn("a", "http", Protocol::Tcp), spn("b", "http", Protocol::Tcp));
+    let (a, b) = (
+        spn("a", "http", Protocol::Tcp),
+        spn("b", "http", Protocol::Tcp),
+    );
     assert_eq!(delta.changed, names([a.clone(), b.clone()]));
     assert!(endpoint_addrs(&t, &a).is_empty());
     assert_eq!(endpoint_addrs(&t, &b), vec![addr("10.0.0.1:8080")]);
@@ -265,7 +361,12 @@ fn a_removed_udp_endpoint_is_reported_stale() {
         &[("10.0.0.1", "node-b", true), ("10.0.0.2", "node-b", true)],
     ));
     t.take_delta();
-    t.apply(&slice("dns-1", "dns", ("dns", 5353, "UDP"), &[("10.0.0.2", "node-b", true)]));
+    t.apply(&slice(
+        "dns-1",
+        "dns",
+        ("dns", 5353, "UDP"),
+        &[("10.0.0.2", "node-b", true)],
+    ));
     let delta = t.take_delta();
     let name = spn("dns", "dns", Protocol::Udp);
     assert_eq!(
@@ -282,9 +383,19 @@ fn a_removed_udp_endpoint_is_reported_stale() {
 fn a_udp_endpoint_that_stops_serving_is_reported_stale() {
     let mut t = tracker();
     t.apply(&service("dns", "10.96.0.53", &[("dns", 53, "UDP")]));
-    t.apply(&slice("dns-1", "dns", ("dns", 5353, "UDP"), &[("10.0.0.1", "node-b", true)]));
+    t.apply(&slice(
+        "dns-1",
+        "dns",
+        ("dns", 5353, "UDP"),
+        &[("10.0.0.1", "node-b", true)],
+    ));
     t.take_delta();
-    t.apply(&slice("dns-1", "dns", ("dns", 5353, "UDP"), &[("10.0.0.1", "node-b", false)]));
+    t.apply(&slice(
+        "dns-1",
+        "dns",
+        ("dns", 5353, "UDP"),
+        &[("10.0.0.1", "node-b", false)],
+    ));
     let delta = t.take_delta();
     assert_eq!(delta.stale_endpoints.len(), 1);
     assert_eq!(delta.changed, names([spn("dns", "dns", Protocol::Udp)]));
@@ -293,14 +404,23 @@ fn a_udp_endpoint_that_stops_serving_is_reported_stale() {
 #[test]
 fn a_sctp_endpoint_removed_with_its_slice_is_reported_stale() {
     let mut t = tracker();
-    let s = slice("sig-1", "sig", ("sig", 3868, "SCTP"), &[("10.0.0.7", "node-b", true)]);
+    let s = slice(
+        "sig-1",
+        "sig",
+        ("sig", 3868, "SCTP"),
+        &[("10.0.0.7", "node-b", true)],
+    );
     t.apply(&service("sig", "10.96.0.70", &[("sig", 3868, "SCTP")]));
     t.apply(&s);
     t.take_delta();
     t.delete(&s);
     let delta = t.take_delta();
     assert_eq!(
-        delta.stale_endpoints.iter().map(|s| s.addr).collect::<Vec<_>>(),
+        delta
+            .stale_endpoints
+            .iter()
+            .map(|s| s.addr)
+            .collect::<Vec<_>>(),
         vec![addr("10.0.0.7:3868")]
     );
 }
@@ -310,9 +430,17 @@ fn a_udp_port_gaining_its_first_serving_endpoint_is_newly_active() {
     let mut t = tracker();
     t.apply(&service("dns", "10.96.0.53", &[("dns", 53, "UDP")]));
     t.take_delta();
-    t.apply(&slice("dns-1", "dns", ("dns", 5353, "UDP"), &[("10.0.0.1", "node-b", true)]));
+    t.apply(&slice(
+        "dns-1",
+        "dns",
+        ("dns", 5353, "UDP"),
+        &[("10.0.0.1", "node-b", true)],
+    ));
     let delta = t.take_delta();
-    assert_eq!(delta.newly_active, names([spn("dns", "dns", Protocol::Udp)]));
+    assert_eq!(
+        delta.newly_active,
+        names([spn("dns", "dns", Protocol::Udp)])
+    );
     assert!(delta.stale_endpoints.is_empty());
 }
 
@@ -320,11 +448,19 @@ fn a_udp_port_gaining_its_first_serving_endpoint_is_newly_active() {
 fn a_non_serving_udp_endpoint_removed_is_not_stale() {
     let mut t = tracker();
     t.apply(&service("dns", "10.96.0.53", &[("dns", 53, "UDP")]));
-    t.apply(&slice("dns-1", "dns", ("dns", 5353, "UDP"), &[("10.0.0.1", "node-b", false)]));
+    t.apply(&slice(
+        "dns-1",
+        "dns",
+        ("dns", 5353, "UDP"),
+        &[("10.0.0.1", "node-b", false)],
+    ));
     t.take_delta();
     t.apply(&slice("dns-1", "dns", ("dns", 5353, "UDP"), &[]));
     let delta = t.take_delta();
-    assert!(delta.stale_endpoints.is_empty(), "no traffic was ever sent to it");
+    assert!(
+        delta.stale_endpoints.is_empty(),
+        "no traffic was ever sent to it"
+    );
 }
 
 #[test]
@@ -332,7 +468,12 @@ fn reset_deletes_what_the_new_list_lacks_and_keeps_the_rest() {
     let mut t = tracker();
     let web = service("web", "10.96.0.10", &[("http", 80, "TCP")]);
     let db = service("db", "10.96.0.11", &[("sql", 5432, "TCP")]);
-    let web_eps = slice("web-1", "web", ("http", 8080, "TCP"), &[("10.0.0.1", "node-b", true)]);
+    let web_eps = slice(
+        "web-1",
+        "web",
+        ("http", 8080, "TCP"),
+        &[("10.0.0.1", "node-b", true)],
+    );
     t.reset(&[web.clone(), db, web_eps.clone()]);
     assert_eq!(t.take_delta().changed.len(), 2);
     t.reset(&[web, web_eps]);
@@ -364,7 +505,10 @@ fn a_change_of_our_node_marks_every_service_port_changed() {
     assert!(delta.node_changed);
     assert_eq!(delta.changed.len(), 2);
     assert_eq!(t.state().node.zone(), Some("zone-a"));
-    assert_eq!(t.state().node.ips, vec!["192.168.0.2".parse::<IpAddr>().expect("ip")]);
+    assert_eq!(
+        t.state().node.ips,
+        vec!["192.168.0.2".parse::<IpAddr>().expect("ip")]
+    );
     // The same node again, and another node, change nothing.
     t.apply(&node(NODE, "zone-a", "192.168.0.2"));
     t.apply(&node("node-b", "zone-b", "192.168.0.3"));

@@ -180,23 +180,34 @@ impl ServicePort {
 
     /// The cluster IP of `family`, if the service has one.
     pub fn cluster_ip(&self, family: IpFamily) -> Option<IpAddr> {
-        self.cluster_ips.iter().copied().find(|ip| family.contains(ip))
+        self.cluster_ips
+            .iter()
+            .copied()
+            .find(|ip| family.contains(ip))
     }
 
     /// The external IPs of `family`.
     pub fn external_ips(&self, family: IpFamily) -> impl Iterator<Item = IpAddr> + '_ {
-        self.external_ips.iter().copied().filter(move |ip| family.contains(ip))
+        self.external_ips
+            .iter()
+            .copied()
+            .filter(move |ip| family.contains(ip))
     }
 
     /// The load-balancer ingress IPs of `family`.
     pub fn load_balancer_ips(&self, family: IpFamily) -> impl Iterator<Item = IpAddr> + '_ {
-        self.load_balancer_ips.iter().copied().filter(move |ip| family.contains(ip))
+        self.load_balancer_ips
+            .iter()
+            .copied()
+            .filter(move |ip| family.contains(ip))
     }
 
     /// Whether traffic from outside the cluster can reach it: a node port, an external IP or a
     /// load-balancer IP.
     pub fn externally_accessible(&self) -> bool {
-        self.node_port.is_some() || !self.external_ips.is_empty() || !self.load_balancer_ips.is_empty()
+        self.node_port.is_some()
+            || !self.external_ips.is_empty()
+            || !self.load_balancer_ips.is_empty()
     }
 
     /// Whether external traffic goes only to local endpoints (ETP Local on an externally

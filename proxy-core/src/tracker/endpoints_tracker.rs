@@ -48,7 +48,11 @@ impl EndpointsTracker {
                 self.slices.remove(&key);
             }
         }
-        for svc in old_service.into_iter().chain(new_service).collect::<BTreeSet<_>>() {
+        for svc in old_service
+            .into_iter()
+            .chain(new_service)
+            .collect::<BTreeSet<_>>()
+        {
             self.refresh(svc, applied);
         }
     }
@@ -67,8 +71,7 @@ impl EndpointsTracker {
     /// applied already.
     fn refresh(&mut self, svc: ServiceKey, applied: &Merged) {
         let merged = self.merge(&svc);
-        let unchanged = entries_of_service(applied, &svc)
-            .eq(merged.iter());
+        let unchanged = entries_of_service(applied, &svc).eq(merged.iter());
         if unchanged {
             self.pending.remove(&svc);
         } else {
@@ -79,9 +82,12 @@ impl EndpointsTracker {
     /// Merges the slices of `svc` in name order: an endpoint (IP and port) listed by several
     /// slices counts once, the first listing wins unless a later one is local.
     fn merge(&self, svc: &ServiceKey) -> Merged {
-        let mut by_port: BTreeMap<ServicePortName, BTreeMap<SocketAddr, Endpoint>> = BTreeMap::new();
+        let mut by_port: BTreeMap<ServicePortName, BTreeMap<SocketAddr, Endpoint>> =
+            BTreeMap::new();
         for key in self.by_service.get(svc).into_iter().flatten() {
-            let Some(slice) = self.slices.get(key) else { continue };
+            let Some(slice) = self.slices.get(key) else {
+                continue;
+            };
             for (name, endpoints) in &slice.ports {
                 let set = by_port.entry(name.clone()).or_default();
                 for ep in endpoints {
@@ -102,9 +108,11 @@ impl EndpointsTracker {
     /// connectionless endpoints in `delta`.
     pub(crate) fn apply(&mut self, applied: &mut Merged, delta: &mut Delta) {
         for (svc, merged) in std::mem::take(&mut self.pending) {
-            let old: Vec<ServicePortName> =
-                entries_of_service(applied, &svc).map(|(n, _)| n.clone()).collect();
-            let names: BTreeSet<ServicePortName> = old.into_iter().chain(merged.keys().cloned()).collect();
+            let old: Vec<ServicePortName> = entries_of_service(applied, &svc)
+                .map(|(n, _)| n.clone())
+                .collect();
+            let names: BTreeSet<ServicePortName> =
+                old.into_iter().chain(merged.keys().cloned()).collect();
             for name in names {
                 let before = applied.remove(&name).unwrap_or_default();
                 let after = merged.get(&name).cloned().unwrap_or_default();
@@ -128,9 +136,17 @@ impl EndpointsTracker {
 
 /// Records the serving endpoints of `before` that no longer serve in `after`, and whether the
 /// port went from no serving endpoint to some.
-fn detect_stale(name: &ServicePortName, before: &[Endpoint], after: &[Endpoint], delta: &mut Delta) {
-    let serving_after: BTreeSet<SocketAddr> =
-        after.iter().filter(|e| e.serving).map(Endpoint::addr).collect();
+fn detect_stale(
+    name: &ServicePortName,
+    before: &[Endpoint],
+    after: &[Endpoint],
+    delta: &mut Delta,
+) {
+    let serving_after: BTreeSet<SocketAddr> = after
+        .iter()
+        .filter(|e| e.serving)
+        .map(Endpoint::addr)
+        .collect();
     for ep in before.iter().filter(|e| e.serving) {
         if !serving_after.contains(&ep.addr()) {
             delta.stale_endpoints.insert(StaleEndpoint {

@@ -80,8 +80,11 @@ impl ChangeTracker {
             }
             KubeObject::EndpointSlice(slice) => {
                 let conv = convert::endpoint_slice(slice, &self.state.node.name);
-                self.endpoints
-                    .update(slice_key(&slice.metadata), conv.value, &self.state.endpoints);
+                self.endpoints.update(
+                    slice_key(&slice.metadata),
+                    conv.value,
+                    &self.state.endpoints,
+                );
                 conv.warnings
             }
             KubeObject::Node(node) => {

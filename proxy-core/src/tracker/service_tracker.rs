@@ -20,8 +20,7 @@ impl ServiceTracker {
     /// the pending change, so a no-op update (or add-then-delete) leaves nothing to sync.
     pub(crate) fn update(&mut self, key: ServiceKey, ports: Vec<ServicePort>, applied: &Ports) {
         let ports: Ports = ports.into_iter().map(|p| (p.name.clone(), p)).collect();
-        let unchanged = entries_of_service(applied, &key)
-            .eq(ports.iter());
+        let unchanged = entries_of_service(applied, &key).eq(ports.iter());
         if unchanged {
             self.pending.remove(&key);
         } else {
@@ -46,15 +45,18 @@ impl ServiceTracker {
     /// Moves the pending changes into `applied`, recording them in `delta`.
     pub(crate) fn apply(&mut self, applied: &mut Ports, delta: &mut Delta) {
         for (key, ports) in std::mem::take(&mut self.pending) {
-            let old: Vec<ServicePortName> =
-                entries_of_service(applied, &key).map(|(n, _)| n.clone()).collect();
+            let old: Vec<ServicePortName> = entries_of_service(applied, &key)
+                .map(|(n, _)| n.clone())
+                .collect();
             for name in old {
                 if ports.contains_key(&name) {
                     continue;
                 }
                 if let Some(gone) = applied.remove(&name) {
                     if gone.protocol().is_connectionless() {
-                        delta.deleted_udp_cluster_ips.extend(gone.cluster_ips.iter().copied());
+                        delta
+                            .deleted_udp_cluster_ips
+                            .extend(gone.cluster_ips.iter().copied());
                     }
                     delta.deleted.insert(name);
                 }
