@@ -19,13 +19,17 @@
 //! 0-based position among the text's objects, in reading order. Empty documents have none, a
 //! `List` document counts as its items. So if every object were valid, the object with index
 //! `i` would be `objects[i]` of the result; an [`Error::Manifest`] carries the index of the
-//! object it is about. A syntax error that stops the reading gets the index the next object
-//! would have had.
+//! object it is about.
+//!
+//! A YAML syntax error costs only its document (documents are split at their `---` / `...`
+//! marker lines, which YAML forbids inside content): one error, with the index the document's
+//! first object would have had, and the documents before and after it are read. A JSON syntax
+//! error ends the reading (JSON has no resynchronisation point): one error, with the index the
+//! next object would have had, and the objects before it are kept.
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -75,6 +79,7 @@ const DEFAULT_NAMESPACE: &str = "default";
 /// assert!(matches!(&errors[..], [Error::Manifest { index: 1, reason }] if reason.contains("Deployment")));
 /// ```
 pub fn parse(text: &str) -> (Vec<KubeObject>, Vec<Error>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::default();
     if !(looks_like_json(text) && reader.read_json(text)) {
         reader.read_yaml(text);
@@ -117,27 +122,20 @@ impl Reader {
         true
     }
 
-    /// Reads a stream of YAML documents. A syntax error ends the reading: libyaml cannot resume
-    /// after one (it then repeats the same error for every further document).
+    /// Reads a stream of YAML documents, each parsed on its own, so a syntax error costs only
+    /// its document.
     fn read_yaml(&mut self, text: &str) {
-        let mut last_error: Option<String> = None;
-        let documents = serde_yaml_ng::Deserializer::from_str(text);
-        // Each document needs at least one byte, so this bound only guards against a parser
-        // that never ends.
-        for document in documents.take(text.len() + 1) {
-            match Value::deserialize(document) {
-                Ok(value) => {
-                    last_error = None;
-                    self.read_document(value);
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    if last_error.as_ref() == Some(&message) {
-                        break;
-                    }
-                    self.fail_here(format!("invalid YAML: {message}"));
-                    last_error = Some(message);
-                }
+        for document in yaml_documents(text) {
+            if !document.has_content {
+                continue;
+            }
+            match serde_yaml_ng::from_str::<Value>(document.text) {
+                Ok(value) => self.read_document(value),
+                Err(e) => self.fail_here(format!(
+                    "invalid YAML in the document starting at line {} \
+                     (positions are relative to it): {e}",
+                    document.line
+                )),
             }
         }
     }
@@ -188,6 +186,105 @@ impl Reader {
             reason,
         });
         self.next_index += 1;
+    }
+}
+
+/// One document of a YAML stream.
+struct YamlDocument<'a> {
+    /// Its text, markers included.
+    text: &'a str,
+    /// The 1-based line of the stream it starts on.
+    line: usize,
+    /// Whether it holds anything but markers, directives, comments and blank lines.
+    has_content: bool,
+}
+
+/// A YAML document marker line: `---` (start) or `...` (end), alone or followed by whitespace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    /// `---`: a document starts (its content may follow on the same line).
+    Start,
+    /// `...`: the document ends.
+    End,
+}
+
+/// The marker a line is, if any, with the rest of the line.
+fn marker(line: &str) -> Option<(Marker, &str)> {
+    let (kind, rest) = if let Some(rest) = line.strip_prefix("---") {
+        (Marker::Start, rest)
+    } else {
+        (Marker::End, line.strip_prefix("...")?)
+    };
+    let separated = rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_whitespace());
+    separated.then_some((kind, rest))
+}
+
+/// Whether a (non-marker) line is content: not blank, a comment or a directive.
+fn is_content(line: &str) -> bool {
+    let trimmed = line.trim();
+    !(trimmed.is_empty() || trimmed.starts_with('#') || line.starts_with('%'))
+}
+
+/// Splits a YAML stream into its documents at marker lines. YAML forbids such lines inside
+/// content (block and quoted scalars included), so the split is exact for a valid stream, and a
+/// broken document cannot swallow the next ones. Directives before a `---` stay with it.
+fn yaml_documents(text: &str) -> Vec<YamlDocument<'_>> {
+    let mut split = Splitter {
+        text,
+        documents: Vec::new(),
+        start: 0,
+        line: 1,
+        has_content: false,
+        started: false,
+    };
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let end = offset + line.len();
+        match marker(line) {
+            Some((Marker::Start, rest)) => {
+                if split.has_content || split.started {
+                    split.cut(offset, i + 1);
+                }
+                split.started = true;
+                split.has_content = is_content(rest);
+            }
+            Some((Marker::End, _)) => split.cut(end, i + 2),
+            None => split.has_content |= is_content(line),
+        }
+        offset = end;
+    }
+    split.cut(text.len(), 0);
+    split.documents
+}
+
+/// The state of [`yaml_documents`].
+struct Splitter<'a> {
+    /// The whole stream.
+    text: &'a str,
+    /// The documents cut so far.
+    documents: Vec<YamlDocument<'a>>,
+    /// Where the current document starts (a byte offset).
+    start: usize,
+    /// The line the current document starts on.
+    line: usize,
+    /// Whether the current document has content so far.
+    has_content: bool,
+    /// Whether the current document has had its `---`.
+    started: bool,
+}
+
+impl<'a> Splitter<'a> {
+    /// Ends the current document before byte `end`; the next one starts there, on `next_line`.
+    fn cut(&mut self, end: usize, next_line: usize) {
+        self.documents.push(YamlDocument {
+            text: self.text.get(self.start..end).unwrap_or_default(),
+            line: self.line,
+            has_content: self.has_content,
+        });
+        self.start = end;
+        self.line = next_line;
+        self.has_content = false;
+        self.started = false;
     }
 }
 

@@ -1,1 +1,396 @@
 //! Tests of `proxy_core::manifest`.
+
+use proxy_core::manifest::parse;
+use proxy_core::{Error, KubeObject, ObjectKind};
+
+/// The (kind, namespace, name) of each object, for compact assertions.
+fn refs(objects: &[KubeObject]) -> Vec<(ObjectKind, String, String)> {
+    objects
+        .iter()
+        .map(|o| {
+            let r = o.reference();
+            (r.kind, r.namespace, r.name)
+        })
+        .collect()
+}
+
+fn r(kind: ObjectKind, namespace: &str, name: &str) -> (ObjectKind, String, String) {
+    (kind, namespace.to_owned(), name.to_owned())
+}
+
+/// The (index, reason) of each error; panics on a non-manifest error.
+fn manifest_errors(errors: &[Error]) -> Vec<(usize, String)> {
+    errors
+        .iter()
+        .map(|e| match e {
+            Error::Manifest { index, reason } => (*index, reason.clone()),
+            other => panic!("unexpected error {other}"),
+        })
+        .collect()
+}
+
+fn indices(errors: &[Error]) -> Vec<usize> {
+    manifest_errors(errors)
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect()
+}
+
+const SERVICE_YAML: &str = "\
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+spec:
+  clusterIP: 10.96.0.10
+  ports:
+  - name: http
+    port: 80
+";
+
+const SLICE_YAML: &str = "\
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-abc12
+  namespace: shop
+  labels:
+    kubernetes.io/service-name: web
+addressType: IPv4
+endpoints:
+- addresses: [10.0.0.1]
+ports:
+- name: http
+  port: 8080
+";
+
+const NODE_YAML: &str = "\
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-a
+status:
+  addresses:
+  - {type: InternalIP, address: 10.1.0.5}
+";
+
+#[test]
+fn multi_document_yaml_yields_every_object_in_order() {
+    let text = format!("{SERVICE_YAML}---\n{SLICE_YAML}---\n{NODE_YAML}");
+    let (objects, errors) = parse(&text);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(
+        refs(&objects),
+        vec![
+            r(ObjectKind::Service, "shop", "web"),
+            r(ObjectKind::EndpointSlice, "shop", "web-abc12"),
+            r(ObjectKind::Node, "", "node-a"),
+        ]
+    );
+    let KubeObject::Service(svc) = &objects[0] else {
+        panic!("a Service first");
+    };
+    let spec = svc.spec.as_ref().expect("spec read");
+    assert_eq!(spec.cluster_ip.as_deref(), Some("10.96.0.10"));
+    assert_eq!(spec.ports.as_ref().map(|p| p[0].port), Some(80));
+}
+
+#[test]
+fn a_json_object_is_read() {
+    let text = r#"{"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "web", "namespace": "shop"},
+                   "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]}}"#;
+    let (objects, errors) = parse(text);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(refs(&objects), vec![r(ObjectKind::Service, "shop", "web")]);
+}
+
+#[test]
+fn concatenated_json_objects_and_json_arrays_are_read() {
+    let text = r#"{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "a"}}
+                  [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "b"}},
+                   {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "c"}}]"#;
+    let (objects, errors) = parse(text);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(
+        refs(&objects),
+        vec![
+            r(ObjectKind::Node, "", "a"),
+            r(ObjectKind::Node, "", "b"),
+            r(ObjectKind::Node, "", "c"),
+        ]
+    );
+}
+
+#[test]
+fn a_json_list_yields_its_items() {
+    let text = r#"{
+      "apiVersion": "v1",
+      "kind": "List",
+      "items": [
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": "web", "namespace": "shop"},
+         "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]}},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {"name": "web-abc12", "namespace": "shop",
+                      "labels": {"kubernetes.io/service-name": "web"}},
+         "addressType": "IPv4", "endpoints": [], "ports": []}
+      ],
+      "metadata": {"resourceVersion": ""}
+    }"#;
+    let (objects, errors) = parse(text);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(
+        refs(&objects),
+        vec![
+            r(ObjectKind::Service, "shop", "web"),
+            r(ObjectKind::EndpointSlice, "shop", "web-abc12"),
+        ]
+    );
+}
+
+#[test]
+fn a_kubectl_yaml_list_yields_its_items() {
+    let text = "\
+apiVersion: v1
+items:
+- apiVersion: v1
+  kind: Service
+  metadata:
+    name: web
+    namespace: shop
+    resourceVersion: \"1234\"
+  spec:
+    clusterIP: 10.96.0.10
+    clusterIPs: [10.96.0.10]
+    ports:
+    - port: 80
+      protocol: TCP
+      targetPort: 8080
+  status:
+    loadBalancer: {}
+- apiVersion: v1
+  kind: Node
+  metadata:
+    name: node-a
+kind: List
+metadata:
+  resourceVersion: \"\"
+";
+    let (objects, errors) = parse(text);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(
+        refs(&objects),
+        vec![
+            r(ObjectKind::Service, "shop", "web"),
+            r(ObjectKind::Node, "", "node-a"),
+        ]
+    );
+}
+
+#[test]
+fn typed_list_items_without_kind_take_the_list_kind() {
+    let text = r#"{"apiVersion": "v1", "kind": "ServiceList", "items": [
+        {"metadata": {"name": "web", "namespace": "shop"},
+         "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80}]}}
+    ]}"#;
+    let (objects, errors) = parse(text);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(refs(&objects), vec![r(ObjectKind::Service, "shop", "web")]);
+}
+
+#[test]
+fn an_unknown_kind_is_an_error_naming_it_and_the_rest_is_kept() {
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n";
+    let text = format!("{SERVICE_YAML}---\n{deployment}---\n{NODE_YAML}");
+    let (objects, errors) = parse(&text);
+    let errors = manifest_errors(&errors);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, 1);
+    assert!(errors[0].1.contains("Deployment"), "{}", errors[0].1);
+    assert_eq!(
+        refs(&objects),
+        vec![
+            r(ObjectKind::Service, "shop", "web"),
+            r(ObjectKind::Node, "", "node-a"),
+        ]
+    );
+}
+
+#[test]
+fn an_old_api_version_of_a_known_kind_is_an_error() {
+    let old = "apiVersion: discovery.k8s.io/v1beta1\nkind: EndpointSlice\nmetadata: {name: s}\n";
+    let (objects, errors) = parse(old);
+    assert!(objects.is_empty());
+    let errors = manifest_errors(&errors);
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].1.contains("v1beta1"), "{}", errors[0].1);
+}
+
+#[test]
+fn a_document_that_does_not_deserialize_is_an_error_and_the_others_are_kept() {
+    let bad = "apiVersion: v1\nkind: Service\nmetadata: {name: bad, namespace: shop}\n\
+               spec: {ports: [{port: eighty}]}\n";
+    let no_kind = "metadata: {name: what}\n";
+    let scalar = "just a string\n";
+    let text = format!("{SERVICE_YAML}---\n{bad}---\n{no_kind}---\n{scalar}---\n{NODE_YAML}");
+    let (objects, errors) = parse(&text);
+    let errors = manifest_errors(&errors);
+    assert_eq!(
+        errors.iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert!(errors[0].1.contains("bad"), "{}", errors[0].1);
+    assert!(errors[1].1.contains("no kind"), "{}", errors[1].1);
+    assert_eq!(
+        refs(&objects),
+        vec![
+            r(ObjectKind::Service, "shop", "web"),
+            r(ObjectKind::Node, "", "node-a"),
+        ]
+    );
+}
+
+#[test]
+fn a_bad_list_item_is_an_error_with_its_own_index() {
+    let text = r#"{"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "a"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}},
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "b"}}
+    ]}
+    {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}"#;
+    let (objects, errors) = parse(text);
+    assert_eq!(indices(&errors), vec![1, 3]);
+    assert_eq!(
+        refs(&objects),
+        vec![r(ObjectKind::Node, "", "a"), r(ObjectKind::Node, "", "b")]
+    );
+}
+
+#[test]
+fn empty_documents_are_skipped_and_take_no_index() {
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n";
+    let text =
+        format!("---\n---\n# only a comment\n---\n{SERVICE_YAML}---\n---\n{deployment}---\n");
+    let (objects, errors) = parse(&text);
+    assert_eq!(indices(&errors), vec![1]);
+    assert_eq!(refs(&objects), vec![r(ObjectKind::Service, "shop", "web")]);
+    for empty in ["", "   \n", "---\n", "# nothing\n"] {
+        let (objects, errors) = parse(empty);
+        assert!(objects.is_empty() && errors.is_empty(), "{empty:?}");
+    }
+}
+
+#[test]
+fn a_yaml_syntax_error_costs_only_its_document() {
+    let broken = "apiVersion: v1\nkind: Node\nmetadata: {name: [unclosed\n";
+    let text = format!("{SERVICE_YAML}---\n{broken}---\n{NODE_YAML}");
+    let (objects, errors) = parse(&text);
+    let errors = manifest_errors(&errors);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, 1);
+    assert!(errors[0].1.contains("line 11"), "{}", errors[0].1);
+    assert_eq!(
+        refs(&objects),
+        vec![
+            r(ObjectKind::Service, "shop", "web"),
+            r(ObjectKind::Node, "", "node-a"),
+        ]
+    );
+}
+
+#[test]
+fn a_yaml_syntax_error_in_the_last_document_keeps_what_was_read_before() {
+    let text = format!("{SERVICE_YAML}---\nkind: Node\nmetadata: {{name: \"unterminated\n");
+    let (objects, errors) = parse(&text);
+    assert_eq!(indices(&errors), vec![1]);
+    assert_eq!(refs(&objects), vec![r(ObjectKind::Service, "shop", "web")]);
+}
+
+#[test]
+fn document_markers_directives_and_end_markers_are_understood() {
+    let text = format!(
+        "%YAML 1.2\n---\n{NODE_YAML}...\n%YAML 1.2\n--- # a comment\n{SERVICE_YAML}\
+         --- {{apiVersion: v1, kind: Node, metadata: {{name: node-b}}}}\n\
+         ---\r\nkey: |\n  ----\n  not a marker\n"
+    );
+    let (objects, errors) = parse(&text);
+    assert_eq!(
+        refs(&objects),
+        vec![
+            r(ObjectKind::Node, "", "node-a"),
+            r(ObjectKind::Service, "shop", "web"),
+            r(ObjectKind::Node, "", "node-b"),
+        ]
+    );
+    assert_eq!(indices(&errors), vec![3], "the last document has no kind");
+}
+
+#[test]
+fn hostile_yaml_is_an_error_not_a_panic_or_a_hang() {
+    let deep = "[".repeat(10_000);
+    let mut laughs = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for (name, prev) in [
+        ("b", "a"),
+        ("c", "b"),
+        ("d", "c"),
+        ("e", "d"),
+        ("f", "e"),
+        ("g", "f"),
+    ] {
+        let refs = vec![format!("*{prev}"); 9].join(", ");
+        laughs.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    for text in [
+        "a: *undefined\n---\napiVersion: v1\nkind: Node\nmetadata: {name: n}\n",
+        deep.as_str(),
+        laughs.as_str(),
+        "? [complex, key]\n: value\n",
+        "!!binary aGVsbG8=\n",
+        "\tapiVersion: v1\n",
+    ] {
+        let (objects, errors) = parse(text);
+        assert!(!errors.is_empty(), "{text:.40}");
+        assert!(objects.len() <= 1, "{text:.40}");
+    }
+}
+
+#[test]
+fn a_json_syntax_error_after_good_objects_keeps_them() {
+    let text = r#"{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "a"}}
+                  {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "#;
+    let (objects, errors) = parse(text);
+    assert_eq!(indices(&errors), vec![1]);
+    assert_eq!(refs(&objects), vec![r(ObjectKind::Node, "", "a")]);
+}
+
+#[test]
+fn yaml_flow_style_starting_with_a_brace_is_read_as_yaml() {
+    let text = "{apiVersion: v1, kind: Node, metadata: {name: node-a}}\n";
+    let (objects, errors) = parse(text);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(refs(&objects), vec![r(ObjectKind::Node, "", "node-a")]);
+}
+
+#[test]
+fn namespaced_objects_without_namespace_go_to_default() {
+    let text = "\
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}
+";
+    let (objects, _) = parse(text);
+    assert_eq!(
+        refs(&objects),
+        vec![r(ObjectKind::Service, "default", "web")]
+    );
+}
+
+#[test]
+fn a_list_whose_items_are_not_an_array_is_an_error() {
+    let (objects, errors) = parse(r#"{"apiVersion": "v1", "kind": "List", "items": 5}"#);
+    assert!(objects.is_empty());
+    assert_eq!(indices(&errors), vec![0]);
+}
