@@ -96,7 +96,7 @@ impl ChangeTracker {
             }
         };
         for w in &warnings {
-            tracing::warn!(object = %obj.reference(), error = %w, "dropped invalid input");
+            log_warning(obj, w);
         }
         warnings
     }
@@ -181,6 +181,16 @@ impl ChangeTracker {
             info.ips = self.state.node.ips.clone();
         }
         self.pending_node = (info != self.state.node).then_some(info);
+    }
+}
+
+/// Logs one conversion drop with the object and, when known, the field as structured fields.
+fn log_warning(obj: &KubeObject, err: &Error) {
+    match err {
+        Error::Invalid { field, .. } => {
+            tracing::warn!(object = %obj.reference(), field = %field, error = %err, "dropped invalid input");
+        }
+        _ => tracing::warn!(object = %obj.reference(), error = %err, "dropped invalid input"),
     }
 }
 
