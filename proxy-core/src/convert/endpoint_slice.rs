@@ -100,13 +100,9 @@ struct SlicePort {
 
 /// The valid slice ports, in slice order.
 fn ports(slice: &EndpointSlice, report: &mut Report) -> Vec<SlicePort> {
-    let mut kept: Vec<SlicePort> = Vec::new();
-    for (index, raw) in slice.ports.iter().flatten().enumerate() {
-        if let Some(port) = valid_port(index, raw, &kept, report) {
-            kept.push(port);
-        }
-    }
-    kept
+    super::keep_valid(slice.ports.iter().flatten(), |index, raw, kept| {
+        valid_port(index, raw, kept, report)
+    })
 }
 
 /// Validates `ports[index]`: its number (required), protocol (default TCP) and the uniqueness

@@ -166,3 +166,18 @@ fn protocol(raw: Option<&str>) -> Result<Protocol, String> {
         }),
     }
 }
+
+/// The entries of `raw` that `check` accepts, in order; `check` sees each entry's index and the
+/// entries kept so far (for uniqueness checks).
+fn keep_valid<'a, R: 'a, T>(
+    raw: impl IntoIterator<Item = &'a R>,
+    mut check: impl FnMut(usize, &R, &[T]) -> Option<T>,
+) -> Vec<T> {
+    let mut kept = Vec::new();
+    for (index, entry) in raw.into_iter().enumerate() {
+        if let Some(valid) = check(index, entry, &kept) {
+            kept.push(valid);
+        }
+    }
+    kept
+}

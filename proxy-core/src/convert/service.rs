@@ -180,13 +180,9 @@ impl ValidPort {
 
 /// The valid entries of `spec.ports`, in order.
 fn ports(spec: &ServiceSpec, report: &mut Report) -> Vec<ValidPort> {
-    let mut valid: Vec<ValidPort> = Vec::new();
-    for (index, raw) in spec.ports.iter().flatten().enumerate() {
-        if let Some(port) = valid_port(index, raw, &valid, report) {
-            valid.push(port);
-        }
-    }
-    valid
+    super::keep_valid(spec.ports.iter().flatten(), |index, raw, kept| {
+        valid_port(index, raw, kept, report)
+    })
 }
 
 /// Validates `spec.ports[index]`: protocol, port number, uniqueness of (name, protocol), and

@@ -4,22 +4,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
+use super::pending::{Pending, PerPort, applied_names};
 use crate::convert::SliceInfo;
 use crate::model::{Endpoint, ServiceKey, ServicePortName};
-use crate::state::{Delta, StaleEndpoint, entries_of_service};
+use crate::state::{Delta, StaleEndpoint};
 
 /// An EndpointSlice's identity: `(namespace, name)`.
 pub(crate) type SliceKey = (String, String);
 
 /// The merged endpoints of one service, per service port (ports with no endpoint are absent).
-type Merged = BTreeMap<ServicePortName, Vec<Endpoint>>;
+type Merged = PerPort<Vec<Endpoint>>;
 
 /// The slice cache and the services whose merged endpoints differ from the applied state.
 #[derive(Debug, Default)]
 pub(crate) struct EndpointsTracker {
     slices: BTreeMap<SliceKey, SliceInfo>,
     by_service: BTreeMap<ServiceKey, BTreeSet<SliceKey>>,
-    pending: BTreeMap<ServiceKey, Merged>,
+    pending: Pending<Vec<Endpoint>>,
 }
 
 impl EndpointsTracker {
@@ -71,12 +72,7 @@ impl EndpointsTracker {
     /// applied already.
     fn refresh(&mut self, svc: ServiceKey, applied: &Merged) {
         let merged = self.merge(&svc);
-        let unchanged = entries_of_service(applied, &svc).eq(merged.iter());
-        if unchanged {
-            self.pending.remove(&svc);
-        } else {
-            self.pending.insert(svc, merged);
-        }
+        self.pending.record(svc, merged, applied);
     }
 
     /// Merges the slices of `svc` in name order: an endpoint (IP and port) listed by several
@@ -107,12 +103,11 @@ impl EndpointsTracker {
     /// Moves the pending changes into `applied`, recording changed ports and stale
     /// connectionless endpoints in `delta`.
     pub(crate) fn apply(&mut self, applied: &mut Merged, delta: &mut Delta) {
-        for (svc, merged) in std::mem::take(&mut self.pending) {
-            let old: Vec<ServicePortName> = entries_of_service(applied, &svc)
-                .map(|(n, _)| n.clone())
+        for (svc, merged) in self.pending.take() {
+            let names: BTreeSet<ServicePortName> = applied_names(applied, &svc)
+                .into_iter()
+                .chain(merged.keys().cloned())
                 .collect();
-            let names: BTreeSet<ServicePortName> =
-                old.into_iter().chain(merged.keys().cloned()).collect();
             for name in names {
                 let before = applied.remove(&name).unwrap_or_default();
                 let after = merged.get(&name).cloned().unwrap_or_default();

@@ -25,6 +25,7 @@
 //! ```
 
 mod endpoints_tracker;
+mod pending;
 mod service_tracker;
 
 use std::collections::BTreeSet;

@@ -1,18 +1,19 @@
 //! Tracks Service changes between syncs, collapsing updates that change nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use crate::model::{ServiceKey, ServicePort, ServicePortName};
-use crate::state::{Delta, entries_of_service};
+use super::pending::{Pending, PerPort, applied_names};
+use crate::model::{ServiceKey, ServicePort};
+use crate::state::Delta;
 
 /// The converted ports of one service, by identity.
-type Ports = BTreeMap<ServicePortName, ServicePort>;
+type Ports = PerPort<ServicePort>;
 
 /// Pending service changes: for each service whose ports differ from the applied state, the
 /// ports it has now (empty: deleted or ignored).
 #[derive(Debug, Default)]
 pub(crate) struct ServiceTracker {
-    pending: BTreeMap<ServiceKey, Ports>,
+    pending: Pending<ServicePort>,
 }
 
 impl ServiceTracker {
@@ -20,12 +21,7 @@ impl ServiceTracker {
     /// the pending change, so a no-op update (or add-then-delete) leaves nothing to sync.
     pub(crate) fn update(&mut self, key: ServiceKey, ports: Vec<ServicePort>, applied: &Ports) {
         let ports: Ports = ports.into_iter().map(|p| (p.name.clone(), p)).collect();
-        let unchanged = entries_of_service(applied, &key).eq(ports.iter());
-        if unchanged {
-            self.pending.remove(&key);
-        } else {
-            self.pending.insert(key, ports);
-        }
+        self.pending.record(key, ports, applied);
     }
 
     /// Whether any change is pending.
@@ -38,17 +34,14 @@ impl ServiceTracker {
         applied
             .keys()
             .map(|n| n.service.clone())
-            .chain(self.pending.keys().cloned())
+            .chain(self.pending.services().cloned())
             .collect()
     }
 
     /// Moves the pending changes into `applied`, recording them in `delta`.
     pub(crate) fn apply(&mut self, applied: &mut Ports, delta: &mut Delta) {
-        for (key, ports) in std::mem::take(&mut self.pending) {
-            let old: Vec<ServicePortName> = entries_of_service(applied, &key)
-                .map(|(n, _)| n.clone())
-                .collect();
-            for name in old {
+        for (key, ports) in self.pending.take() {
+            for name in applied_names(applied, &key) {
                 if ports.contains_key(&name) {
                     continue;
                 }
