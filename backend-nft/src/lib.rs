@@ -1,1 +1,19 @@
-//! The nftables datapath (filled in by the backend-nft issue).
+//! The nftables datapath: programs the kernel over netlink (`nftnl`/`mnl`), never via `nft`.
+//!
+//! This crate currently holds the netlink foundation the backend is built on:
+//!
+//! * [`types`]: data types, registers and the byte layout of concatenated keys and map data;
+//! * [`expr`]: the nftables expressions `nftnl` lacks (explicit registers, `numgen`, map
+//!   lookups, `dnat` from registers, `fib`, `reject`, `dynset`);
+//! * [`set`]: named sets, verdict maps and concatenated data maps, and their elements;
+//! * [`netlink`]: a socket bound to a network namespace that applies one batch as one
+//!   transaction and reports per-message errors.
+//!
+//! All `unsafe` code (libnftnl calls and raw socket syscalls) is confined to the private
+//! `ffi` module.
+
+mod ffi;
+pub mod netlink;
+pub mod types;
+
+pub use ffi::{expr, set};

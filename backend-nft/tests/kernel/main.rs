@@ -1,0 +1,9 @@
+//! Kernel tests of the netlink foundation: every test builds its own throwaway network
+//! namespace (deleted on drop, also on panic), programs it over netlink from a socket bound
+//! to that namespace, and reads the result back with `nft -j list` run inside the namespace
+//! (`nft` only observes). Skipped, with a message, when not root.
+
+mod netlink;
+mod nft;
+mod shape;
+mod traffic;
