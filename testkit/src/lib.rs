@@ -52,6 +52,7 @@
 //! # }
 //! ```
 
+pub mod e2e;
 pub mod error;
 pub mod netns;
 pub mod plan;
