@@ -1,0 +1,261 @@
+//! The command line, as typed values: what the user wrote, parsed but not yet cross-checked
+//! (that is [`crate::config`]'s job).
+//!
+//! Flags are a public interface: later work adds flags, never renames them.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+use crate::duration::parse_duration;
+
+/// svcproxy: a Kubernetes service proxy, a drop-in alternative to kube-proxy.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "svcproxy", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Program the node once from the source (one full sync), then exit.
+    Sync(ProxyArgs),
+    /// Keep the node in sync with the source, re-reading it when it changes, until SIGTERM or
+    /// SIGINT; the rules stay in place on exit.
+    Run(RunArgs),
+    /// Print the planned ruleset in the backend's own syntax; touch nothing.
+    Dump(ProxyArgs),
+    /// Remove everything svcproxy programmed (idempotent; other tables are left alone).
+    Cleanup(CleanupArgs),
+    /// Build a sandbox of network namespaces, program example services in it, send traffic
+    /// and print who answered, then remove the sandbox.
+    Demo(DemoArgs),
+}
+
+/// The datapath backends svcproxy can program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Backend {
+    /// nf_tables, programmed over netlink.
+    Nftables,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_possible_value() {
+            Some(value) => f.write_str(value.get_name()),
+            None => write!(f, "{self:?}"),
+        }
+    }
+}
+
+/// Where the Kubernetes objects come from (`--source`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// `file:PATH`: a file of Services, EndpointSlices and Nodes (multi-document YAML, JSON, or
+    /// a `kubectl get -o yaml` List).
+    File(PathBuf),
+}
+
+impl FromStr for SourceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some(("file", "")) => {
+                Err("file: needs a path, as in file:/etc/svcproxy/cluster.yaml".to_owned())
+            }
+            Some(("file", path)) => Ok(SourceSpec::File(PathBuf::from(path))),
+            Some((scheme, _)) if is_scheme(scheme) => Err(format!(
+                "unsupported source {scheme:?}: only file:PATH is supported"
+            )),
+            _ => Err(format!(
+                "expected file:PATH (a source with its scheme), e.g. file:{s}"
+            )),
+        }
+    }
+}
+
+/// Whether `s` looks like a URI scheme (`file`, `https`, `k8s+api`), not like a path.
+fn is_scheme(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+/// The local addresses NodePorts are served on (`--nodeport-addresses`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NodePortAddresses {
+    /// `primary`: the primary node IPs (`--node-ip`), upstream nftables mode's default.
+    #[default]
+    Primary,
+    /// `CIDR,..`: every local address within one of these CIDRs; `0.0.0.0/0` and `::/0` mean
+    /// every local address of their family. Never loopback addresses.
+    Cidrs(Vec<IpNet>),
+}
+
+impl NodePortAddresses {
+    /// The CIDRs, if this is a list of CIDRs.
+    pub fn cidrs(&self) -> &[IpNet] {
+        match self {
+            NodePortAddresses::Primary => &[],
+            NodePortAddresses::Cidrs(cidrs) => cidrs,
+        }
+    }
+
+    /// Whether every local address of the family of `family_of` is meant (`0.0.0.0/0` or
+    /// `::/0` listed).
+    pub fn all_local(&self, family_of: IpAddr) -> bool {
+        self.cidrs()
+            .iter()
+            .any(|net| net.prefix_len() == 0 && net.addr().is_ipv4() == family_of.is_ipv4())
+    }
+}
+
+impl FromStr for NodePortAddresses {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim() == "primary" {
+            return Ok(NodePortAddresses::Primary);
+        }
+        let mut cidrs = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            match part {
+                "" => return Err("empty entry: expected primary or CIDR,CIDR,..".to_owned()),
+                "primary" => {
+                    return Err("primary cannot be combined with CIDRs".to_owned());
+                }
+                cidr => cidrs.push(parse_cidr(cidr)?),
+            }
+        }
+        Ok(NodePortAddresses::Cidrs(cidrs))
+    }
+}
+
+impl fmt::Display for NodePortAddresses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodePortAddresses::Primary => f.write_str("primary"),
+            NodePortAddresses::Cidrs(cidrs) => {
+                let list: Vec<String> = cidrs.iter().map(IpNet::to_string).collect();
+                f.write_str(&list.join(","))
+            }
+        }
+    }
+}
+
+/// Parses a CIDR (`10.244.0.0/16`, `fd00::/64`), with a message that says what is expected.
+pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    IpNet::from_str(s).map_err(|_| {
+        if s.parse::<IpAddr>().is_ok() {
+            format!("{s:?} is an address, not a CIDR: add its prefix length, e.g. {s}/24")
+        } else {
+            format!("{s:?} is not a CIDR such as 10.244.0.0/16 or fd00::/64")
+        }
+    })
+}
+
+/// Parses an IP address, with a message that says what is expected.
+fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an IP address such as 192.168.0.2 or fd00::2"))
+}
+
+/// The flags of `sync`, `run` and `dump`: the backend, the source and the node.
+#[derive(Clone, Debug, Args)]
+pub struct ProxyArgs {
+    /// The datapath backend to program.
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub backend: Backend,
+
+    /// Where the Services, EndpointSlices and Nodes come from: file:PATH (multi-document YAML,
+    /// JSON, or a `kubectl get -o yaml` List).
+    #[arg(long, value_name = "file:PATH")]
+    pub source: SourceSpec,
+
+    /// This node's name (marks its local endpoints; its Node object, if the source has one,
+    /// gives its labels).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: String,
+
+    /// The node's primary IP of a family; give it once per family the node serves (IPv4 and/or
+    /// IPv6). Only those families are programmed.
+    #[arg(long = "node-ip", value_name = "IP", required = true, value_parser = parse_ip)]
+    pub node_ips: Vec<IpAddr>,
+
+    /// The cluster's pod network (repeatable): traffic from it is pod traffic; without any,
+    /// pod traffic cannot be told apart from other traffic.
+    #[arg(long = "cluster-cidr", value_name = "CIDR", value_parser = parse_cidr)]
+    pub cluster_cidrs: Vec<IpNet>,
+
+    /// The cluster's service range (repeatable): traffic to an address of it that no service
+    /// uses is dropped.
+    #[arg(long = "service-cidr", value_name = "CIDR", value_parser = parse_cidr)]
+    pub service_cidrs: Vec<IpNet>,
+
+    /// The local addresses NodePorts are served on: `primary` (the --node-ip addresses), or a
+    /// comma-separated list of CIDRs (0.0.0.0/0 and ::/0 mean every local address).
+    #[arg(long, value_name = "primary|CIDR,..", default_value = "primary")]
+    pub nodeport_addresses: NodePortAddresses,
+
+    /// Masquerade (SNAT) all traffic to services, not only traffic that needs it.
+    #[arg(long)]
+    pub masquerade_all: bool,
+
+    /// Program the network namespace /run/netns/NAME instead of the current one.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+}
+
+/// The flags of `run`: those of `sync`, plus the sync timing.
+#[derive(Clone, Debug, Args)]
+pub struct RunArgs {
+    /// The backend, source and node, as for `sync`.
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+
+    /// The least time between two syncs: changes arriving sooner are batched (e.g. 500ms, 1s).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub min_sync_period: Duration,
+
+    /// The most time between two full syncs, which repair rules changed by someone else
+    /// (e.g. 30s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub sync_period: Duration,
+}
+
+/// The flags of `cleanup`.
+#[derive(Clone, Debug, Args)]
+pub struct CleanupArgs {
+    /// The datapath backend whose rules to remove.
+    #[arg(long, value_enum, value_name = "BACKEND")]
+    pub backend: Backend,
+
+    /// Clean up the network namespace /run/netns/NAME instead of the current one.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+}
+
+/// The flags of `demo`.
+#[derive(Clone, Debug, Args)]
+pub struct DemoArgs {
+    /// The datapath backend to demonstrate.
+    #[arg(long, value_enum, value_name = "BACKEND", default_value = "nftables")]
+    pub backend: Backend,
+}

@@ -1,0 +1,67 @@
+//! The subcommands, from a validated [`Config`] to done: the binary's `main` only parses,
+//! reports and exits.
+
+use proxy_core::Datapath;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::info;
+
+use crate::backend;
+use crate::config::{Config, DatapathConfig, ProxyConfig, RunConfig};
+use crate::error::Error;
+use crate::sync;
+
+/// Runs one subcommand.
+pub async fn execute(config: &Config) -> Result<(), Error> {
+    match config {
+        Config::Sync(config) => sync_once(config).await,
+        Config::Run(config) => run(config).await,
+        Config::Dump(config) => dump(config).await,
+        Config::Cleanup(config) => cleanup(config).await,
+        Config::Demo(config) => backend::demo(config).await,
+    }
+}
+
+/// `sync`: one full sync.
+async fn sync_once(config: &ProxyConfig) -> Result<(), Error> {
+    let datapath = backend::datapath(&config.datapath)?;
+    sync::run_once(config, datapath).await.map(drop)
+}
+
+/// `run`: sync until SIGTERM or SIGINT; the rules stay.
+async fn run(config: &RunConfig) -> Result<(), Error> {
+    let datapath = backend::datapath(&config.proxy.datapath)?;
+    let shutdown = shutdown_signal()?;
+    sync::run_until(config, datapath, shutdown).await;
+    info!("stopped; the rules stay in place");
+    Ok(())
+}
+
+/// `dump`: print the planned ruleset.
+async fn dump(config: &ProxyConfig) -> Result<(), Error> {
+    let state = sync::planned_state(config).await?;
+    let text = backend::render(&config.datapath, &state)?;
+    print!("{text}");
+    Ok(())
+}
+
+/// `cleanup`: remove everything of ours.
+async fn cleanup(config: &DatapathConfig) -> Result<(), Error> {
+    let mut datapath = backend::datapath(config)?;
+    datapath.cleanup().await.map_err(Error::Cleanup)?;
+    info!(backend = %config.backend, "cleaned up");
+    Ok(())
+}
+
+/// A future that completes on the first SIGTERM or SIGINT. The handlers are installed now, so
+/// a signal that arrives before the future is polled is not lost.
+pub fn shutdown_signal() -> Result<impl Future<Output = ()> + Send + 'static, Error> {
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signal)?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        info!(signal = name, "shutting down");
+    })
+}

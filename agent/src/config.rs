@@ -1,0 +1,352 @@
+//! The validated configuration: the command line cross-checked, with no system calls (nothing
+//! here looks at the machine; the backend does when it opens).
+//!
+//! Every error names the flag at fault: `--node-ip: given twice for IPv4 (...)`.
+//!
+//! The families svcproxy programs are those of its `--node-ip` flags, so every CIDR flag
+//! must only name families that have a node IP.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use proxy_core::model::{IpFamily, NodeInfo};
+use proxy_core::runner::RunnerConfig;
+
+use crate::cli::{
+    Backend, CleanupArgs, Cli, Command, DemoArgs, NodePortAddresses, ProxyArgs, RunArgs, SourceSpec,
+};
+use crate::duration::format_duration;
+
+/// A flag with a value that cannot be used, or flags that contradict each other.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{flag}: {reason}")]
+pub struct ConfigError {
+    /// The flag at fault, e.g. `--node-ip`.
+    pub flag: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// An error about `flag`.
+    fn new(flag: &'static str, reason: impl Into<String>) -> Self {
+        ConfigError {
+            flag,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What to do, validated: one variant per subcommand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Config {
+    /// `sync`: one full sync.
+    Sync(ProxyConfig),
+    /// `run`: keep syncing until a signal.
+    Run(RunConfig),
+    /// `dump`: print the planned ruleset.
+    Dump(ProxyConfig),
+    /// `cleanup`: remove everything of ours.
+    Cleanup(DatapathConfig),
+    /// `demo`: the sandboxed demonstration.
+    Demo(DemoConfig),
+}
+
+impl TryFrom<Cli> for Config {
+    type Error = ConfigError;
+
+    fn try_from(cli: Cli) -> Result<Self, Self::Error> {
+        Ok(match cli.command {
+            Command::Sync(args) => Config::Sync(args.try_into()?),
+            Command::Run(args) => Config::Run(args.try_into()?),
+            Command::Dump(args) => Config::Dump(args.try_into()?),
+            Command::Cleanup(args) => Config::Cleanup(args.try_into()?),
+            Command::Demo(args) => Config::Demo(args.into()),
+        })
+    }
+}
+
+/// What the backend needs to know to program (or clean up) a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatapathConfig {
+    /// The backend.
+    pub backend: Backend,
+    /// The network namespace to program (`/run/netns/NAME`), or the current one.
+    pub netns: Option<String>,
+    /// The pod network, normalized and deduplicated; empty: pod traffic cannot be told apart.
+    pub cluster_cidrs: Vec<IpNet>,
+    /// The service ranges, normalized and deduplicated.
+    pub service_cidrs: Vec<IpNet>,
+    /// Where NodePorts are served.
+    pub nodeport_addresses: NodePortAddresses,
+    /// Whether to masquerade all service traffic.
+    pub masquerade_all: bool,
+}
+
+impl DatapathConfig {
+    /// The configuration of a backend that is only asked to clean up: no CIDRs, defaults.
+    pub fn for_cleanup(backend: Backend, netns: Option<String>) -> Self {
+        DatapathConfig {
+            backend,
+            netns,
+            cluster_cidrs: Vec::new(),
+            service_cidrs: Vec::new(),
+            nodeport_addresses: NodePortAddresses::Primary,
+            masquerade_all: false,
+        }
+    }
+}
+
+/// The configuration of `sync`, `dump` and (with timing) `run`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// Where the objects come from.
+    pub source: SourceSpec,
+    /// The node's name.
+    pub node_name: String,
+    /// The node's primary IPs, at most one per family, in the order given (the first one's
+    /// family is the node's primary family).
+    pub node_ips: Vec<IpAddr>,
+    /// What the backend needs.
+    pub datapath: DatapathConfig,
+}
+
+impl ProxyConfig {
+    /// The node's primary IP of `family`, if it serves that family.
+    pub fn node_ip(&self, family: IpFamily) -> Option<IpAddr> {
+        self.node_ips.iter().copied().find(|ip| family.contains(ip))
+    }
+
+    /// The families the node serves, the primary one first.
+    pub fn families(&self) -> Vec<IpFamily> {
+        self.node_ips.iter().map(IpFamily::of).collect()
+    }
+
+    /// The node as the change tracker starts with it: its name and configured IPs (the Node
+    /// object, if the source has one, adds its labels).
+    pub fn node_info(&self) -> NodeInfo {
+        NodeInfo {
+            ips: self.node_ips.clone(),
+            ..NodeInfo::new(self.node_name.clone())
+        }
+    }
+}
+
+impl TryFrom<ProxyArgs> for ProxyConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: ProxyArgs) -> Result<Self, Self::Error> {
+        validate_node_name(&args.node_name)?;
+        let node_ips = validate_node_ips(&args.node_ips)?;
+        let families: BTreeSet<IpFamily> = node_ips.iter().map(IpFamily::of).collect();
+        let cluster_cidrs = validate_cidrs("--cluster-cidr", &args.cluster_cidrs, &families)?;
+        let service_cidrs = validate_cidrs("--service-cidr", &args.service_cidrs, &families)?;
+        let nodeport_addresses = match args.nodeport_addresses {
+            NodePortAddresses::Primary => NodePortAddresses::Primary,
+            NodePortAddresses::Cidrs(cidrs) => {
+                NodePortAddresses::Cidrs(validate_cidrs("--nodeport-addresses", &cidrs, &families)?)
+            }
+        };
+        if let Some(name) = &args.netns {
+            validate_netns(name)?;
+        }
+        Ok(ProxyConfig {
+            source: args.source,
+            node_name: args.node_name,
+            node_ips,
+            datapath: DatapathConfig {
+                backend: args.backend,
+                netns: args.netns,
+                cluster_cidrs,
+                service_cidrs,
+                nodeport_addresses,
+                masquerade_all: args.masquerade_all,
+            },
+        })
+    }
+}
+
+/// The configuration of `run`: that of `sync`, and the sync timing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunConfig {
+    /// The backend, source and node.
+    pub proxy: ProxyConfig,
+    /// The sync timing (`--min-sync-period`, `--sync-period`; default backoff).
+    pub runner: RunnerConfig,
+}
+
+impl TryFrom<RunArgs> for RunConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: RunArgs) -> Result<Self, Self::Error> {
+        let proxy = args.proxy.try_into()?;
+        if args.min_sync_period.is_zero() {
+            return Err(ConfigError::new(
+                "--min-sync-period",
+                "must be more than 0, e.g. 1s",
+            ));
+        }
+        if args.sync_period.is_zero() {
+            return Err(ConfigError::new(
+                "--sync-period",
+                "must be more than 0, e.g. 30s",
+            ));
+        }
+        if args.sync_period < args.min_sync_period {
+            return Err(ConfigError::new(
+                "--sync-period",
+                format!(
+                    "{} is shorter than --min-sync-period {}",
+                    format_duration(args.sync_period),
+                    format_duration(args.min_sync_period)
+                ),
+            ));
+        }
+        Ok(RunConfig {
+            proxy,
+            runner: RunnerConfig {
+                min_sync_period: args.min_sync_period,
+                sync_period: args.sync_period,
+                ..RunnerConfig::default()
+            },
+        })
+    }
+}
+
+impl TryFrom<CleanupArgs> for DatapathConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: CleanupArgs) -> Result<Self, Self::Error> {
+        if let Some(name) = &args.netns {
+            validate_netns(name)?;
+        }
+        Ok(DatapathConfig::for_cleanup(args.backend, args.netns))
+    }
+}
+
+/// The configuration of `demo`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoConfig {
+    /// The backend to demonstrate.
+    pub backend: Backend,
+}
+
+impl From<DemoArgs> for DemoConfig {
+    fn from(args: DemoArgs) -> Self {
+        DemoConfig {
+            backend: args.backend,
+        }
+    }
+}
+
+/// Checks that a node name is a DNS subdomain, as Kubernetes requires of node names.
+fn validate_node_name(name: &str) -> Result<(), ConfigError> {
+    let bad = |reason: String| Err(ConfigError::new("--node-name", reason));
+    if name.is_empty() {
+        return bad("must not be empty".to_owned());
+    }
+    if name.len() > 253 {
+        return bad(format!("{} characters, at most 253 allowed", name.len()));
+    }
+    let label_ok = |label: &str| {
+        let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+        label.starts_with(alnum)
+            && label.ends_with(alnum)
+            && label.chars().all(|c| alnum(c) || c == '-')
+    };
+    if !name.split('.').all(label_ok) {
+        return bad(format!(
+            "{name:?} is not a valid node name (a DNS subdomain: lowercase letters, digits, '-' \
+             and '.', starting and ending with a letter or digit)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the node IPs: usable unicast addresses, at most one per family.
+fn validate_node_ips(ips: &[IpAddr]) -> Result<Vec<IpAddr>, ConfigError> {
+    let flag = "--node-ip";
+    if ips.is_empty() {
+        return Err(ConfigError::new(
+            flag,
+            "required: give the node's primary IP (once per family)",
+        ));
+    }
+    let mut seen: Vec<IpAddr> = Vec::new();
+    for &ip in ips {
+        if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || is_broadcast(ip) {
+            return Err(ConfigError::new(
+                flag,
+                format!(
+                    "{ip} is not a usable node address (unspecified, loopback, multicast or broadcast)"
+                ),
+            ));
+        }
+        if let Some(other) = seen.iter().find(|o| IpFamily::of(o) == IpFamily::of(&ip)) {
+            return Err(ConfigError::new(
+                flag,
+                format!(
+                    "given twice for {} ({other} and {ip}): give the node's primary IP once per family",
+                    IpFamily::of(&ip)
+                ),
+            ));
+        }
+        seen.push(ip);
+    }
+    Ok(seen)
+}
+
+/// Whether `ip` is the IPv4 limited broadcast address.
+fn is_broadcast(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
+}
+
+/// Checks a list of CIDRs: no host bits set, each of a family the node serves. Returns them
+/// deduplicated, in the order given.
+fn validate_cidrs(
+    flag: &'static str,
+    cidrs: &[IpNet],
+    families: &BTreeSet<IpFamily>,
+) -> Result<Vec<IpNet>, ConfigError> {
+    let mut out: Vec<IpNet> = Vec::new();
+    for &net in cidrs {
+        if net != net.trunc() {
+            return Err(ConfigError::new(
+                flag,
+                format!("{net} has host bits set: did you mean {}?", net.trunc()),
+            ));
+        }
+        let family = IpFamily::of(&net.addr());
+        if !families.contains(&family) {
+            return Err(ConfigError::new(
+                flag,
+                format!(
+                    "{net} is {family} but no --node-ip is: svcproxy serves only the families \
+                     of its --node-ip flags"
+                ),
+            ));
+        }
+        if !out.contains(&net) {
+            out.push(net);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks a network namespace name: one path component under `/run/netns`.
+fn validate_netns(name: &str) -> Result<(), ConfigError> {
+    let bad = |reason: String| Err(ConfigError::new("--netns", reason));
+    if name.is_empty() {
+        return bad("must not be empty".to_owned());
+    }
+    if name == "." || name == ".." || name.contains(['/', '\0']) {
+        return bad(format!(
+            "{name:?} is not a namespace name (a name under /run/netns, without '/')"
+        ));
+    }
+    if name.len() > 255 {
+        return bad(format!("{} bytes, at most 255 allowed", name.len()));
+    }
+    Ok(())
+}

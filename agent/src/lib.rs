@@ -1,0 +1,24 @@
+//! The `svcproxy` agent: the command line, its validation, the sources of Kubernetes objects,
+//! and the subcommands, which drive a backend through proxy-core's sync runner.
+//!
+//! ```text
+//! cli::Cli --(validate, no syscalls)--> config::Config --> commands::execute
+//!   sync/run:  source::FileSource --SourceEvent--> SyncRunner --> backend::datapath(..)
+//!   dump:      source::FileSource --> ProxyState --> backend::render(..)
+//!   cleanup:   backend::datapath(..).cleanup()
+//! ```
+//!
+//! The library exists so that tests drive the same code as the binary, with
+//! [`proxy_core::FakeDatapath`] in place of a kernel backend ([`sync::run_once`],
+//! [`sync::run_until`]).
+
+pub mod backend;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod source;
+pub mod sync;
+
+pub use error::Error;

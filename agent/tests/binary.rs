@@ -1,0 +1,91 @@
+//! The binary itself: exit codes and one-line errors.
+
+use std::process::{Command, Output};
+
+fn svcproxy(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_svcproxy"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run svcproxy")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn help_lists_the_subcommands_and_flags() {
+    let out = svcproxy(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for command in ["sync", "run", "dump", "cleanup", "demo"] {
+        assert!(help.contains(command), "{help}");
+    }
+    let out = svcproxy(&["run", "--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--backend",
+        "--source",
+        "--node-name",
+        "--node-ip",
+        "--cluster-cidr",
+        "--service-cidr",
+        "--nodeport-addresses",
+        "--masquerade-all",
+        "--netns",
+        "--min-sync-period",
+        "--sync-period",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from: {help}");
+    }
+}
+
+#[test]
+fn an_invalid_configuration_exits_2_with_one_line() {
+    let out = svcproxy(&[
+        "sync",
+        "--backend",
+        "nftables",
+        "--source",
+        "file:/x",
+        "--node-name",
+        "n",
+        "--node-ip",
+        "10.0.0.1",
+        "--cluster-cidr",
+        "10.0.0.1/8",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "svcproxy: --cluster-cidr: 10.0.0.1/8 has host bits set: did you mean 10.0.0.0/8?\n"
+    );
+}
+
+#[test]
+fn a_failure_exits_1_with_one_line() {
+    let out = svcproxy(&[
+        "sync",
+        "--backend",
+        "nftables",
+        "--source",
+        "file:/x",
+        "--node-name",
+        "n",
+        "--node-ip",
+        "10.0.0.1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "svcproxy: sync: the nftables backend is not available in this build yet\n"
+    );
+}
+
+#[test]
+fn a_usage_error_exits_2() {
+    let out = svcproxy(&["sync", "--backend", "nftables"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--source"));
+}

@@ -1,0 +1,85 @@
+//! Fixtures shared by the agent's tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A file in the temporary directory with a name unique to this process and call, removed on
+/// drop.
+pub struct TempFile {
+    path: PathBuf,
+}
+
+impl TempFile {
+    /// A new path (nothing is created yet).
+    pub fn new(name: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("svcproxy-test-{}-{n}-{name}", std::process::id()));
+        TempFile { path }
+    }
+
+    /// A new file holding `text`.
+    pub fn with(name: &str, text: &str) -> Self {
+        let file = TempFile::new(name);
+        file.write(text);
+        file
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Overwrites it in place.
+    pub fn write(&self, text: &str) {
+        std::fs::write(&self.path, text).expect("write the temporary file");
+    }
+
+    /// Replaces it by renaming a new file over it (a new inode, as editors and ConfigMap
+    /// updates do).
+    pub fn replace(&self, text: &str) {
+        let tmp = self.path.with_extension("new");
+        std::fs::write(&tmp, text).expect("write the replacement");
+        std::fs::rename(&tmp, &self.path).expect("rename the replacement");
+    }
+
+    /// Deletes it now.
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// A ClusterIP Service `default/<name>` on `ip`:80 with one endpoint on node-a, as YAML.
+pub fn service_yaml(name: &str, ip: &str, endpoint: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Service
+metadata: {{namespace: default, name: {name}}}
+spec: {{clusterIP: {ip}, ports: [{{name: http, port: 80}}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{namespace: default, name: {name}-1, labels: {{kubernetes.io/service-name: {name}}}}}
+addressType: IPv4
+ports: [{{name: http, port: 8080}}]
+endpoints: [{{addresses: [{endpoint}], nodeName: node-a}}]
+"
+    )
+}
+
+/// The manifest of the services `web` and, if `with_api`, `api`.
+pub fn cluster(with_api: bool) -> String {
+    let mut text = service_yaml("web", "10.96.0.10", "10.244.0.5");
+    if with_api {
+        text.push_str("---\n");
+        text.push_str(&service_yaml("api", "10.96.0.20", "10.244.0.6"));
+    }
+    text
+}

@@ -1,0 +1,7 @@
+//! The agent's integration tests, in one binary.
+
+mod binary;
+mod cli;
+mod common;
+mod source;
+mod sync;
