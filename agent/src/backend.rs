@@ -58,7 +58,5 @@ pub fn render(config: &DatapathConfig, _state: &ProxyState) -> Result<String, Er
 
 /// Runs the demo of the backend `config` names.
 pub async fn demo(config: &DemoConfig) -> Result<(), Error> {
-    match config.backend {
-        Backend::Nftables => Err(Error::BackendUnavailable(Backend::Nftables)),
-    }
+    crate::demo::run(config).await
 }

@@ -22,6 +22,9 @@ pub enum Error {
     /// The datapath failed to clean up.
     #[error("cleanup failed: {0}")]
     Cleanup(proxy_core::Error),
+    /// The demo could not run.
+    #[error("demo: {0}")]
+    Demo(String),
     /// The signal handlers could not be installed.
     #[error("cannot watch for SIGTERM and SIGINT: {0}")]
     Signal(std::io::Error),

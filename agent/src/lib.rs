@@ -16,6 +16,7 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod duration;
 pub mod error;
 pub mod source;
