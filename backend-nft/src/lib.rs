@@ -13,7 +13,11 @@
 //! `ffi` module.
 
 mod ffi;
+pub mod ir;
+pub mod names;
 pub mod netlink;
+pub mod plan;
+pub mod render;
 pub mod types;
 
 pub use ffi::{expr, set};

@@ -1,0 +1,501 @@
+//! The pure planner: `(state, delta, shadow, mode, config)` -> a [`Transaction`] and the
+//! shadow update to commit once the kernel accepted it. No I/O, no clock, infallible.
+//!
+//! # Shape (see `backend-nft/README.md` for the full picture)
+//!
+//! One table per family. Service dispatch is a verdict-map lookup (`service-ips`,
+//! `service-nodeports`) whose elements `goto` a few *shared* chains named after an endpoint
+//! count (`endpoints-3`), each a single `dnat ... numgen random mod 3 map @service-endpoints`
+//! over one shared data map keyed `frontend . proto . port . slot`. So a routine change
+//! (endpoint added, removed, service added) is a handful of element adds and deletes; a new
+//! chain is only needed the first time some frontend has a new endpoint count.
+//!
+//! # Sync modes
+//!
+//! - [`SyncMode::Full`]: flush every chain and set (or, the first time or after a
+//!   configuration change, `delete table` and rebuild), then add every chain, set, rule and
+//!   element, in one transaction. The dynamic `affinity` map is kept. Shared chains no element needs any more are flushed by it and
+//!   deleted by the next transaction.
+//! - [`SyncMode::Partial`]: only the elements of the service ports the delta names, as
+//!   element deletes and adds against the shadow; new shared chains if needed. Falls back to a
+//!   full plan when nothing was programmed yet, the configuration changed, or the node changed
+//!   (topology may move every service).
+
+mod base;
+mod service;
+mod shadow;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use proxy_core::model::ServicePortName;
+use proxy_core::{Delta, ProxyState, SyncMode};
+
+use crate::ir::{Chain, Element, Family, Op, Transaction};
+use crate::names::{self, SetName, SharedChain};
+
+use shadow::{ElemKey, ElemValue, Owners, Patch, PortId, Update, disown, effective, own};
+pub use shadow::{Shadow, ShadowUpdate};
+
+/// Which addresses node ports are served on (`--nodeport-addresses`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum NodePortAddresses {
+    /// The node's primary IP of each family (kube-proxy nftables' default).
+    #[default]
+    Primary,
+    /// Local addresses within these CIDRs; `0.0.0.0/0` / `::/0` means every local address.
+    /// Loopback addresses never serve node ports.
+    Cidrs(Vec<IpNet>),
+}
+
+/// The node-level configuration the ruleset depends on. Changing it rebuilds the table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// The node's primary IP per family; also selects the families programmed (none: both).
+    pub node_ips: Vec<IpAddr>,
+    /// Pod CIDRs: traffic from elsewhere to a cluster IP is masqueraded (empty: no detection).
+    pub cluster_cidrs: Vec<IpNet>,
+    /// Service CIDRs: an address in them that no service uses is dropped.
+    pub service_cidrs: Vec<IpNet>,
+    /// Where node ports are served.
+    pub nodeport_addresses: NodePortAddresses,
+    /// Masquerade all traffic to cluster IPs.
+    pub masquerade_all: bool,
+}
+
+impl Config {
+    /// The families to program: those of the node IPs, or both when none is given.
+    pub fn families(&self) -> Vec<Family> {
+        let fams: Vec<Family> = Family::ALL
+            .into_iter()
+            .filter(|f| self.node_ips.iter().any(|ip| f.ip_family().contains(ip)))
+            .collect();
+        if fams.is_empty() {
+            Family::ALL.to_vec()
+        } else {
+            fams
+        }
+    }
+
+    fn family(&self, family: Family) -> FamilyConfig {
+        let ipf = family.ip_family();
+        let of = |nets: &[IpNet]| {
+            IpNet::aggregate(
+                &nets
+                    .iter()
+                    .filter(|n| ipf.contains(&n.addr()))
+                    .map(IpNet::trunc)
+                    .collect(),
+            )
+        };
+        let node_ips: Vec<IpAddr> = self
+            .node_ips
+            .iter()
+            .copied()
+            .filter(|ip| ipf.contains(ip))
+            .collect();
+        let nodeports = match &self.nodeport_addresses {
+            NodePortAddresses::Primary => match node_ips.first() {
+                Some(ip) => NodePorts::Primary(vec![IpNet::from(*ip)]),
+                None => NodePorts::None,
+            },
+            NodePortAddresses::Cidrs(cidrs) => {
+                let nets = of(cidrs);
+                if nets.iter().any(|n| n.prefix_len() == 0) {
+                    NodePorts::AllLocal
+                } else if nets.is_empty() {
+                    NodePorts::None
+                } else {
+                    NodePorts::Cidrs(nets)
+                }
+            }
+        };
+        FamilyConfig {
+            family,
+            node_ips,
+            cluster_cidrs: of(&self.cluster_cidrs),
+            service_cidrs: of(&self.service_cidrs),
+            nodeports,
+            masquerade_all: self.masquerade_all,
+        }
+    }
+}
+
+/// How a family selects node-port traffic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum NodePorts {
+    /// No node-port address in this family.
+    None,
+    /// Every local address except loopback (`fib daddr type local`).
+    AllLocal,
+    /// The primary node IP (`ip daddr @nodeport-ips`).
+    Primary(Vec<IpNet>),
+    /// Local addresses inside these CIDRs, except loopback.
+    Cidrs(Vec<IpNet>),
+}
+
+/// [`Config`] narrowed to one family.
+#[derive(Clone, Debug)]
+pub(crate) struct FamilyConfig {
+    pub family: Family,
+    pub node_ips: Vec<IpAddr>,
+    pub cluster_cidrs: Vec<IpNet>,
+    pub service_cidrs: Vec<IpNet>,
+    pub nodeports: NodePorts,
+    pub masquerade_all: bool,
+}
+
+/// A planned sync: the transaction to send and the shadow update to commit if it succeeds.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The operations, to be sent as one batch.
+    pub transaction: Transaction,
+    /// The mode actually planned (a partial request may have become full).
+    pub mode: SyncMode,
+    /// What to [`Shadow::commit`] once the kernel accepted the transaction.
+    pub update: ShadowUpdate,
+}
+
+/// Plans a sync of `state` over what `shadow` says is programmed.
+///
+/// With [`SyncMode::Partial`] only the service ports in `delta.changed` and `delta.deleted` are
+/// re-planned; a partial request becomes full when nothing is programmed yet, `config` differs
+/// from the programmed one, or the node changed.
+pub fn plan(
+    state: &ProxyState,
+    delta: &Delta,
+    shadow: &Shadow,
+    mode: SyncMode,
+    config: &Config,
+) -> Plan {
+    let partial_ok =
+        mode == SyncMode::Partial && shadow.config.as_ref() == Some(config) && !delta.node_changed;
+    if partial_ok {
+        plan_partial(state, delta, shadow, config)
+    } else {
+        plan_full(state, shadow, config)
+    }
+}
+
+/// The full transaction that builds the ruleset of `state` from nothing (for `svcproxy dump`).
+pub fn full_transaction(state: &ProxyState, config: &Config) -> Transaction {
+    plan_full(state, &Shadow::new(), config).transaction
+}
+
+fn family_configs(config: &Config) -> Vec<FamilyConfig> {
+    config
+        .families()
+        .into_iter()
+        .map(|f| config.family(f))
+        .collect()
+}
+
+/// `chains` with every shared chain they depend on.
+fn closure(
+    chains: impl IntoIterator<Item = (Family, SharedChain)>,
+) -> BTreeSet<(Family, SharedChain)> {
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<_> = chains.into_iter().collect();
+    while let Some((f, c)) = todo.pop() {
+        if out.insert((f, c)) {
+            todo.extend(c.deps().into_iter().map(|d| (f, d)));
+        }
+    }
+    out
+}
+
+/// The element a shadow entry stands for.
+fn element(key: &ElemKey, value: &ElemValue) -> Element {
+    Element {
+        key: key.key.clone(),
+        data: value.data.clone(),
+        comment: value.comment.clone(),
+    }
+}
+
+/// Adds `chains` (no rules yet).
+fn add_shared_chains(tx: &mut Transaction, chains: &BTreeSet<(Family, SharedChain)>) {
+    for (f, c) in chains {
+        tx.push(*f, Op::AddChain(Chain::regular(c.name())));
+    }
+}
+
+/// Adds the rules of `chains` (after the chains and sets they refer to exist).
+fn add_shared_rules(
+    tx: &mut Transaction,
+    fcs: &[FamilyConfig],
+    chains: &BTreeSet<(Family, SharedChain)>,
+) {
+    for (f, c) in chains {
+        let Some(fc) = fcs.iter().find(|fc| fc.family == *f) else {
+            continue;
+        };
+        for rule in base::shared_rules(fc, *c) {
+            tx.push(
+                *f,
+                Op::AddRule {
+                    chain: c.name(),
+                    rule,
+                },
+            );
+        }
+    }
+}
+
+fn plan_full(state: &ProxyState, old: &Shadow, config: &Config) -> Plan {
+    let fcs = family_configs(config);
+    let families: Vec<Family> = fcs.iter().map(|fc| fc.family).collect();
+    let fresh = old.config.as_ref() != Some(config);
+
+    // The new shadow, from scratch.
+    let mut next = Shadow {
+        config: Some(config.clone()),
+        ..Shadow::default()
+    };
+    let mut needed = Vec::new();
+    for (name, svc) in &state.services {
+        let c = service::contribute(&fcs, svc, state.endpoints_of(name), &state.node);
+        let port: PortId = Arc::new(name.clone());
+        let mut keys = Vec::with_capacity(c.elements.len());
+        for (key, value) in c.elements {
+            own(next.elements.entry(key.clone()).or_default(), &port, value);
+            keys.push(key);
+        }
+        next.ports.insert(port, keys);
+        needed.extend(c.chains);
+    }
+    next.chains = closure(needed);
+
+    let mut tx = Transaction::new(names::TABLE);
+    for f in Family::ALL {
+        let enabled = families.contains(&f);
+        if fresh {
+            // Unknown previous contents (first sync, new configuration): start over. The
+            // first `add` makes the `delete` safe when the table does not exist.
+            tx.push(f, Op::AddTable);
+            tx.push(f, Op::DeleteTable);
+            if enabled {
+                tx.push(f, Op::AddTable);
+            }
+        } else if enabled {
+            tx.push(f, Op::AddTable);
+        }
+    }
+    if !fresh {
+        // Empty every chain and set we own, except the dynamic `affinity` map: a periodic
+        // full sync must not forget which endpoint each client is pinned to.
+        for fc in &fcs {
+            let f = fc.family;
+            let chains = base::chains().into_iter().map(|c| c.name).chain(
+                old.chains
+                    .iter()
+                    .filter(|(g, _)| *g == f)
+                    .map(|(_, c)| c.name()),
+            );
+            for chain in chains {
+                tx.push(f, Op::FlushChain(chain));
+            }
+            for (def, _) in base::sets(fc) {
+                if def.name != SetName::Affinity.as_str() {
+                    tx.push(f, Op::FlushSet(def.name));
+                }
+            }
+        }
+    }
+    if !fresh {
+        // Flushed by the previous full sync and unreferenced since: safe to delete now.
+        for (f, c) in &old.stale {
+            if !next.chains.contains(&(*f, *c)) && families.contains(f) {
+                tx.push(*f, Op::DeleteChain(c.name()));
+            }
+        }
+        // No longer needed: flushed by this transaction's `flush table`, deleted by the next.
+        next.stale = old
+            .chains
+            .iter()
+            .filter(|c| !next.chains.contains(c))
+            .copied()
+            .collect();
+    }
+
+    for fc in &fcs {
+        let f = fc.family;
+        let shared: BTreeSet<(Family, SharedChain)> = next
+            .chains
+            .iter()
+            .filter(|(g, _)| *g == f)
+            .copied()
+            .collect();
+        for chain in base::chains() {
+            tx.push(f, Op::AddChain(chain));
+        }
+        add_shared_chains(&mut tx, &shared);
+        let sets = base::sets(fc);
+        for (def, _) in &sets {
+            tx.push(f, Op::AddSet(def.clone()));
+        }
+        for (def, elems) in sets {
+            for elem in elems {
+                tx.push(
+                    f,
+                    Op::AddElement {
+                        set: def.name.clone(),
+                        elem,
+                    },
+                );
+            }
+        }
+        for (chain, rule) in base::rules(fc) {
+            tx.push(
+                f,
+                Op::AddRule {
+                    chain: chain.into(),
+                    rule,
+                },
+            );
+        }
+        add_shared_rules(&mut tx, &fcs, &shared);
+    }
+    for (key, owners) in &next.elements {
+        if let Some(value) = effective(owners) {
+            tx.push(
+                key.family,
+                Op::AddElement {
+                    set: key.set.as_str().into(),
+                    elem: element(key, value),
+                },
+            );
+        }
+    }
+    Plan {
+        transaction: tx,
+        mode: SyncMode::Full,
+        update: ShadowUpdate(Update::Replace(Box::new(next))),
+    }
+}
+
+fn plan_partial(state: &ProxyState, delta: &Delta, old: &Shadow, config: &Config) -> Plan {
+    let fcs = family_configs(config);
+    let touched: BTreeSet<&ServicePortName> = delta.changed.iter().chain(&delta.deleted).collect();
+
+    // Owners of every touched element, before (from the shadow) and after.
+    let mut overlay: BTreeMap<ElemKey, (Option<ElemValue>, Owners)> = BTreeMap::new();
+    let mut ports = Vec::new();
+    let mut needed = Vec::new();
+    for name in touched {
+        let old_keys = old.ports.get(name);
+        for key in old_keys.into_iter().flatten() {
+            let entry = overlay
+                .entry(key.clone())
+                .or_insert_with(|| snapshot(old, key));
+            disown(&mut entry.1, name);
+        }
+        let port: PortId = old
+            .ports
+            .get_key_value(name)
+            .map(|(p, _)| p.clone())
+            .unwrap_or_else(|| Arc::new(name.clone()));
+        match state.services.get(name) {
+            Some(svc) => {
+                let c = service::contribute(&fcs, svc, state.endpoints_of(name), &state.node);
+                let mut keys = Vec::with_capacity(c.elements.len());
+                for (key, value) in c.elements {
+                    let entry = overlay
+                        .entry(key.clone())
+                        .or_insert_with(|| snapshot(old, &key));
+                    own(&mut entry.1, &port, value);
+                    keys.push(key);
+                }
+                ports.push((port, Some(keys)));
+                needed.extend(c.chains);
+            }
+            None => ports.push((port, None)),
+        }
+    }
+
+    let mut tx = Transaction::new(names::TABLE);
+    let new_chains: BTreeSet<(Family, SharedChain)> = closure(needed)
+        .into_iter()
+        .filter(|c| !old.chains.contains(c))
+        .collect();
+    let stale_deleted: Vec<(Family, SharedChain)> = old
+        .stale
+        .iter()
+        .filter(|c| !new_chains.contains(c))
+        .copied()
+        .collect();
+    for (f, c) in &stale_deleted {
+        tx.push(*f, Op::DeleteChain(c.name()));
+    }
+    add_shared_chains(&mut tx, &new_chains);
+    add_shared_rules(&mut tx, &fcs, &new_chains);
+
+    let mut adds = Vec::new();
+    for (key, (before, owners)) in &overlay {
+        let after = effective(owners);
+        if before.as_ref() == after {
+            continue;
+        }
+        let set: String = key.set.as_str().into();
+        if before.is_some() {
+            tx.push(
+                key.family,
+                Op::DeleteElement {
+                    set: set.clone(),
+                    key: key.key.clone(),
+                },
+            );
+        }
+        if let Some(value) = after {
+            adds.push((
+                key.family,
+                Op::AddElement {
+                    set,
+                    elem: element(key, value),
+                },
+            ));
+        }
+    }
+    for (f, op) in adds {
+        tx.push(f, op);
+    }
+    // A frontend lost its affinity (or changed its timeout): what the packet path remembered
+    // for it must go, and entries of one frontend cannot be told apart: forget them all.
+    let forget: BTreeSet<Family> = overlay
+        .iter()
+        .filter(|(key, (before, owners))| {
+            matches!(
+                key.set,
+                SetName::AffinityFrontends | SetName::AffinityNodeports
+            ) && before.is_some()
+                && before.as_ref() != effective(owners)
+        })
+        .map(|(key, _)| key.family)
+        .collect();
+    for f in forget {
+        tx.push(f, Op::FlushSet(SetName::Affinity.as_str().into()));
+    }
+
+    let patch = Patch {
+        ports,
+        elements: overlay
+            .into_iter()
+            .map(|(key, (_, owners))| (key, owners))
+            .collect(),
+        chains_added: new_chains.into_iter().collect(),
+        stale_deleted,
+    };
+    Plan {
+        transaction: tx,
+        mode: SyncMode::Partial,
+        update: ShadowUpdate(Update::Patch(patch)),
+    }
+}
+
+/// The programmed value and owners of `key` in `shadow`.
+fn snapshot(shadow: &Shadow, key: &ElemKey) -> (Option<ElemValue>, Owners) {
+    let owners = shadow.elements.get(key).cloned().unwrap_or_default();
+    (effective(&owners).cloned(), owners)
+}
