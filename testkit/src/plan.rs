@@ -8,6 +8,7 @@
 //! | node–client link | [`NODE_CLIENT_CIDR_V4`] `192.168.50.0/24` | [`NODE_CLIENT_CIDR_V6`] `fd00:50::/64` |
 //! | node IP (its client-facing address; use it for NodePorts) | [`NODE_V4`] `192.168.50.1` | [`NODE_V6`] `fd00:50::1` |
 //! | client (a machine outside the cluster) | [`CLIENT_V4`] `192.168.50.2` | [`CLIENT_V6`] `fd00:50::2` |
+//! | the node's default gateway, on an uplink whose peer is down (lost) | [`UPLINK_GATEWAY_V4`] `203.0.113.254` | [`UPLINK_GATEWAY_V6`] `2001:db8:ffff::254` |
 //! | blackholed in the node (silently dropped) | [`BLACKHOLE_V4`] `198.51.100.254` | [`BLACKHOLE_V6`] `2001:db8:dead::254` |
 //! | suggested service ClusterIPs (not configured anywhere) | [`SERVICE_CIDR_V4`] `10.96.0.0/16` | [`SERVICE_CIDR_V6`] `fd00:96::/112` |
 //!
@@ -48,6 +49,10 @@ pub const CLIENT_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x50, 0, 0, 0, 0, 0, 2);
 pub const BLACKHOLE_V4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 254);
 /// An IPv6 address the node routes to a `blackhole` route: packets to it vanish (a timeout).
 pub const BLACKHOLE_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xdead, 0, 0, 0, 0, 0x254);
+/// The node's default gateway (on its uplink, where routed traffic is lost).
+pub const UPLINK_GATEWAY_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+/// The node's IPv6 default gateway (on its uplink).
+pub const UPLINK_GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0x254);
 
 /// Suggested IPv4 range for service ClusterIPs in tests. Nothing is configured for it: without
 /// the proxy's rules the node has no route for it.

@@ -48,6 +48,10 @@ const NODE_SYSCTLS: [&str; 4] = [
 /// The node's interface towards the client.
 pub const NODE_CLIENT_VETH: &str = "client";
 
+/// The node's uplink (a veth whose peer stays down): its default route points there, and what
+/// goes there is lost.
+pub const NODE_UPLINK: &str = "uplink";
+
 /// The interface in each pod and in the client.
 pub const INNER_VETH: &str = "eth0";
 
@@ -231,6 +235,14 @@ impl SandboxBuilder {
             format!("link set {NODE_CLIENT_VETH} up"),
             format!("route add blackhole {}/32", plan::BLACKHOLE_V4),
             format!("route add blackhole {}/128", plan::BLACKHOLE_V6),
+            // A default route, as every real node has, out of an "uplink" veth whose peer stays
+            // down, so what is sent there is lost: traffic to an address nobody serves (a
+            // service IP without rules) is routed, so the forward hook (where the proxy
+            // rejects) sees it.
+            format!("link add {NODE_UPLINK} type veth peer name {NODE_UPLINK}-peer"),
+            format!("link set {NODE_UPLINK} up"),
+            format!("route add 0.0.0.0/0 via {} dev {NODE_UPLINK} onlink", plan::UPLINK_GATEWAY_V4),
+            format!("route add ::/0 via {} dev {NODE_UPLINK} onlink", plan::UPLINK_GATEWAY_V6),
         ]);
         node_ns.ip_batch(&node_script)?;
 

@@ -5,7 +5,7 @@
 //! implementation, [`SvcproxyCli`], runs `svcproxy sync --backend NAME --netns NODE` exactly as
 //! an operator would. A backend's test binary instantiates every case with [`e2e_suite!`]:
 //!
-//! ```ignore
+//! ```text
 //! testkit::e2e_suite!(testkit::e2e::SvcproxyCli::new(env!("CARGO_BIN_EXE_svcproxy"), "nftables"));
 //! ```
 //!
