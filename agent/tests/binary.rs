@@ -75,11 +75,17 @@ fn a_failure_exits_1_with_one_line() {
         "n",
         "--node-ip",
         "10.0.0.1",
+        "--netns",
+        "svcproxy-test-no-such-netns",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "svcproxy: sync: the nftables backend is not available in this build yet\n"
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("svcproxy: sync: ")
+            && err.contains("/run/netns/svcproxy-test-no-such-netns")
+            && err.ends_with('\n')
+            && err.lines().count() == 1,
+        "{err}"
     );
 }
 

@@ -3,5 +3,6 @@
 mod binary;
 mod cli;
 mod common;
+mod e2e_nftables;
 mod source;
 mod sync;

@@ -9,7 +9,7 @@ use proxy_core::runner::RunnerConfig;
 use proxy_core::{Error, FakeDatapath, SyncMode};
 use svcproxy::cli::{Backend, NodePortAddresses, SourceSpec};
 use svcproxy::commands;
-use svcproxy::config::{Config, DatapathConfig, DemoConfig, ProxyConfig, RunConfig};
+use svcproxy::config::{Config, DatapathConfig, ProxyConfig, RunConfig};
 use svcproxy::sync::{planned_state, run_once, run_until};
 use tokio::sync::oneshot;
 use tokio::time::sleep;
@@ -197,31 +197,39 @@ async fn dump_plans_the_state_of_the_file() {
     assert_eq!(state.endpoints_of(&port("api")).len(), 1);
 }
 
-/// Until the nftables backend lands, every subcommand that needs it says so in one line.
+/// Every subcommand that programs a node fails in one line, naming the namespace, when the
+/// namespace it is pointed at does not exist (nothing is touched: the netlink socket is
+/// opened inside the namespace, before anything else). `dump` touches nothing and succeeds.
 #[tokio::test]
-async fn subcommands_need_the_backend() {
+async fn subcommands_fail_in_one_line_without_their_namespace() {
+    const MISSING: &str = "svcproxy-test-no-such-netns";
     let file = TempFile::with("backend.yaml", &cluster(false));
-    let proxy = config(file.path());
+    let mut proxy = config(file.path());
+    proxy.datapath.netns = Some(MISSING.to_owned());
     let configs = [
         Config::Sync(proxy.clone()),
         Config::Run(RunConfig {
             proxy: proxy.clone(),
             runner: RunnerConfig::default(),
         }),
-        Config::Dump(proxy),
-        Config::Cleanup(DatapathConfig::for_cleanup(Backend::Nftables, None)),
-        Config::Demo(DemoConfig {
-            backend: Backend::Nftables,
-        }),
+        Config::Cleanup(DatapathConfig::for_cleanup(
+            Backend::Nftables,
+            Some(MISSING.to_owned()),
+        )),
     ];
     for config in &configs {
-        let err = commands::execute(config).await.expect_err("no backend yet");
-        assert_eq!(
-            err.to_string(),
-            "the nftables backend is not available in this build yet",
-            "{config:?}"
+        let err = commands::execute(config)
+            .await
+            .expect_err("no such namespace");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("/run/netns/{MISSING}")) && !text.contains('\n'),
+            "{config:?}: {text}"
         );
     }
+    commands::execute(&Config::Dump(proxy))
+        .await
+        .expect("dump touches nothing");
 }
 
 /// `run`'s shutdown future completes on SIGTERM (the handlers are installed before the signal

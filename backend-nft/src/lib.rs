@@ -12,6 +12,8 @@
 //! All `unsafe` code (libnftnl calls and raw socket syscalls) is confined to the private
 //! `ffi` module.
 
+pub mod datapath;
+pub mod encode;
 mod ffi;
 pub mod ir;
 pub mod names;
@@ -20,4 +22,4 @@ pub mod plan;
 pub mod render;
 pub mod types;
 
-pub use ffi::{expr, set};
+pub use ffi::{expr, rule, set};

@@ -115,6 +115,14 @@ pub enum TypeError {
     /// map, bytes of the wrong length, ...
     #[error("element data does not match the set's data type")]
     Data,
+    /// An encoded key (or range end) of the wrong length for the set.
+    #[error("key of {got} bytes, the set's key type has {expected}")]
+    KeyLength {
+        /// Bytes the key type has.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
     /// A field of the wrong type.
     #[error("field {index}: expected {expected:?}, got {got:?}")]
     Field {

@@ -461,7 +461,12 @@ pub enum DynsetOp {
     Add,
     /// `update @set { ... }`: insert or refresh the timeout (and data).
     Update,
+    /// `delete @set { ... }`: remove the element (Linux 5.14+).
+    Delete,
 }
+
+/// `NFT_DYNSET_OP_DELETE` (missing from `libc`).
+const NFT_DYNSET_OP_DELETE: i32 = 2;
 
 /// `[ dynset update reg_key K set NAME timeout Tms sreg_data D ]`: add or refresh an element
 /// from the packet path. The set needs the `dynamic` flag ([`crate::set::SetDef::dynamic`])
@@ -487,6 +492,7 @@ impl Expression for Dynset {
         let op = match self.op {
             DynsetOp::Add => libc::NFT_DYNSET_OP_ADD,
             DynsetOp::Update => libc::NFT_DYNSET_OP_UPDATE,
+            DynsetOp::Delete => NFT_DYNSET_OP_DELETE,
         };
         let mut b = ExprBuilder::new(c"dynset")
             .u32(sys::NFTNL_EXPR_DYNSET_OP, op as u32)
@@ -505,4 +511,174 @@ impl Expression for Dynset {
 /// A duration in whole milliseconds, as nftables timeouts are expressed (saturating).
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Which address a [`Fib`] lookup routes.
+#[derive(Debug, Copy, Clone, Eq, PartialEq, Hash)]
+pub enum FibAddr {
+    /// `fib saddr`.
+    Saddr,
+    /// `fib daddr`.
+    Daddr,
+}
+
+/// `[ fib saddr|daddr type => reg DREG ]`: the route type of the packet's source or
+/// destination address (host-order `RTN_*` value). [`FibDaddrType`] is the `daddr` case.
+#[derive(Debug, Copy, Clone, Eq, PartialEq, Hash)]
+pub struct Fib {
+    /// The address looked up.
+    pub addr: FibAddr,
+    /// Destination register.
+    pub dreg: Reg,
+}
+
+/// `NFTA_FIB_F_SADDR`.
+const NFTA_FIB_F_SADDR: u32 = 1 << 0;
+
+impl Fib {
+    /// `fib ADDR type local` as two expressions: the lookup into `reg` and the comparison.
+    pub fn local(addr: FibAddr, reg: Reg) -> (Fib, Cmp) {
+        (
+            Fib { addr, dreg: reg },
+            Cmp {
+                sreg: reg,
+                op: CmpOp::Eq,
+                data: FibDaddrType::RTN_LOCAL.to_ne_bytes().to_vec(),
+            },
+        )
+    }
+}
+
+impl Expression for Fib {
+    fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
+        let flags = match self.addr {
+            FibAddr::Saddr => NFTA_FIB_F_SADDR,
+            FibAddr::Daddr => NFTA_FIB_F_DADDR,
+        };
+        ExprBuilder::new(c"fib")
+            .u32(sys::NFTNL_EXPR_FIB_FLAGS, flags)
+            .u32(sys::NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE)
+            .u32(sys::NFTNL_EXPR_FIB_DREG, self.dreg.raw())
+            .finish()
+    }
+}
+
+/// Conntrack keys for [`CtLoad`].
+#[derive(Debug, Copy, Clone, Eq, PartialEq, Hash)]
+pub enum CtKey {
+    /// `ct state` (4-byte bitmask, host order).
+    State,
+    /// `ct status` (4-byte bitmask, host order).
+    Status,
+    /// `ct original ip daddr` (4 bytes; needs a direction).
+    DstIp,
+    /// `ct original ip6 daddr` (16 bytes; needs a direction).
+    DstIp6,
+    /// `ct original proto-dst` (2 bytes, network order; needs a direction).
+    ProtoDst,
+}
+
+/// Conntrack direction `original` (`IP_CT_DIR_ORIGINAL`).
+const IP_CT_DIR_ORIGINAL: u8 = 0;
+
+/// `[ ct load KEY => reg DREG [, dir original] ]`.
+#[derive(Debug, Copy, Clone, Eq, PartialEq, Hash)]
+pub struct CtLoad {
+    /// What to load.
+    pub key: CtKey,
+    /// Read the original direction's tuple (required for the address and port keys).
+    pub original: bool,
+    /// Destination register.
+    pub dreg: Reg,
+}
+
+impl Expression for CtLoad {
+    fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
+        let key = match self.key {
+            CtKey::State => libc::NFT_CT_STATE,
+            CtKey::Status => libc::NFT_CT_STATUS,
+            CtKey::DstIp => libc::NFT_CT_DST_IP,
+            CtKey::DstIp6 => libc::NFT_CT_DST_IP6,
+            CtKey::ProtoDst => libc::NFT_CT_PROTO_DST,
+        };
+        let b = ExprBuilder::new(c"ct")
+            .u32(sys::NFTNL_EXPR_CT_KEY, key as u32)
+            .u32(sys::NFTNL_EXPR_CT_DREG, self.dreg.raw());
+        if self.original {
+            b.u8(sys::NFTNL_EXPR_CT_DIR, IP_CT_DIR_ORIGINAL).finish()
+        } else {
+            b.finish()
+        }
+    }
+}
+
+/// `[ bitwise reg DREG = ( reg SREG & MASK ) ^ XOR ]`: mask and xor `mask.len()` bytes.
+#[derive(Debug, Clone, Eq, PartialEq, Hash)]
+pub struct Bitwise {
+    /// Source register.
+    pub sreg: Reg,
+    /// Destination register.
+    pub dreg: Reg,
+    /// The mask (same length as `xor`).
+    pub mask: Vec<u8>,
+    /// The xor operand.
+    pub xor: Vec<u8>,
+}
+
+impl Expression for Bitwise {
+    fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
+        ExprBuilder::new(c"bitwise")
+            .u32(sys::NFTNL_EXPR_BITWISE_SREG, self.sreg.raw())
+            .u32(sys::NFTNL_EXPR_BITWISE_DREG, self.dreg.raw())
+            .u32(sys::NFTNL_EXPR_BITWISE_LEN, self.mask.len() as u32)
+            .bytes(sys::NFTNL_EXPR_BITWISE_MASK, &self.mask)
+            .bytes(sys::NFTNL_EXPR_BITWISE_XOR, &self.xor)
+            .finish()
+    }
+}
+
+/// `[ meta set KEY with reg SREG ]`: write packet metadata (e.g. the mark).
+#[derive(Debug, Copy, Clone, Eq, PartialEq, Hash)]
+pub struct MetaSet {
+    /// What to write.
+    pub key: MetaKey,
+    /// Source register.
+    pub sreg: Reg,
+}
+
+impl Expression for MetaSet {
+    fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
+        let key = match self.key {
+            MetaKey::L4Proto => libc::NFT_META_L4PROTO,
+            MetaKey::NfProto => libc::NFT_META_NFPROTO,
+            MetaKey::Mark => libc::NFT_META_MARK,
+        };
+        ExprBuilder::new(c"meta")
+            .u32(sys::NFTNL_EXPR_META_KEY, key as u32)
+            .u32(sys::NFTNL_EXPR_META_SREG, self.sreg.raw())
+            .finish()
+    }
+}
+
+/// `NF_NAT_RANGE_PROTO_RANDOM_FULLY`.
+const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
+
+/// `[ masq [flags 0x10] ]`: `masquerade [fully-random]`. `nftnl::expr::Masquerade` has no
+/// flags.
+#[derive(Debug, Copy, Clone, Eq, PartialEq, Hash)]
+pub struct Masq {
+    /// `fully-random` source port allocation.
+    pub fully_random: bool,
+}
+
+impl Expression for Masq {
+    fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
+        let b = ExprBuilder::new(c"masq");
+        if self.fully_random {
+            b.u32(sys::NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY)
+                .finish()
+        } else {
+            b.finish()
+        }
+    }
 }

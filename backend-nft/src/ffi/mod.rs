@@ -3,6 +3,7 @@
 //!
 //! * [`expr`]: nftables expressions that `nftnl` 0.9.4 lacks or hard-wires to register 1.
 //! * [`set`]: named sets and maps (verdict and concatenated data), their elements.
+//! * [`rule`]: rule messages `nftnl` lacks (flushing a whole table's rules).
 //! * `sock`: the netlink socket primitives [`crate::netlink`] builds on.
 //!
 //! Every `unsafe` block carries a `SAFETY` comment. The pattern throughout is: allocate a
@@ -11,5 +12,6 @@
 #![allow(unsafe_code)]
 
 pub mod expr;
+pub mod rule;
 pub mod set;
 pub(crate) mod sock;

@@ -5,6 +5,12 @@
 //! [`ConcatType`] key and [`SetData`]; [`SetElems`] carries elements whose keys and data are the
 //! byte layouts [`ConcatType::encode`] produces, and verdict data (`goto chain`).
 //!
+//! Interval sets ([`SetDef::interval`]) take ranges: a single-field key as a start element and
+//! an `interval end` element past the range (the kernel's `rbtree`), a concatenation as one
+//! element with an inclusive end key (`KEY_END`, the kernel's `pipapo`, which also needs each
+//! field's length in the set description). Elements may carry a comment, stored as user data
+//! the way `nft` stores `comment "..."`.
+//!
 //! Both go into an `nftnl::Batch` like `nftnl`'s own objects.
 
 use std::ffi::{CStr, CString, c_char, c_void};
@@ -39,6 +45,8 @@ pub struct SetDef {
     key: ConcatType,
     data: SetData,
     dynamic: bool,
+    interval: bool,
+    timeouts: bool,
     timeout: Option<Duration>,
     size: Option<u32>,
 }
@@ -62,9 +70,30 @@ impl SetDef {
             key,
             data,
             dynamic: false,
+            interval: false,
+            timeouts: false,
             timeout: None,
             size: None,
         }
+    }
+
+    /// Keys are ranges (`flags interval`): elements carry a start key and either an end
+    /// element ([`Elem::interval_end`], single-field keys) or an inclusive end key
+    /// ([`Elem::key_end`], concatenations, which the kernel stores in a `pipapo` set).
+    pub fn interval(mut self) -> Self {
+        self.interval = true;
+        self
+    }
+
+    /// Elements may carry a timeout (`flags timeout`) without a set-wide default.
+    pub fn timeouts(mut self) -> Self {
+        self.timeouts = true;
+        self
+    }
+
+    /// Whether keys are ranges.
+    pub fn is_interval(&self) -> bool {
+        self.interval
     }
 
     /// Allows the packet path to add and update elements (`flags dynamic`), which [`Dynset`]
@@ -108,8 +137,14 @@ impl SetDef {
         if self.data != SetData::None {
             flags |= libc::NFT_SET_MAP as u32;
         }
-        if self.timeout.is_some() {
+        if self.timeout.is_some() || self.timeouts {
             flags |= libc::NFT_SET_TIMEOUT as u32;
+        }
+        if self.interval {
+            flags |= libc::NFT_SET_INTERVAL as u32;
+            if self.key.is_concat() {
+                flags |= NFT_SET_CONCAT;
+            }
         }
         if self.dynamic {
             flags |= libc::NFT_SET_EVAL as u32;
@@ -117,6 +152,15 @@ impl SetDef {
         flags
     }
 }
+
+/// `NFT_SET_CONCAT`: a concatenation of ranges (`pipapo`), described field by field.
+const NFT_SET_CONCAT: u32 = 0x80;
+
+/// Element flag `NFT_SET_ELEM_INTERVAL_END`.
+const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
+
+/// `NFTNL_UDATA_SET_ELEM_COMMENT`: the element-comment TLV type `nft` reads.
+const UDATA_SET_ELEM_COMMENT: u8 = 0;
 
 /// Owns a freshly allocated `nftnl_set` naming a set, freed on drop.
 struct RawSet(NonNull<sys::nftnl_set>);
@@ -150,6 +194,18 @@ impl RawSet {
         unsafe { sys::nftnl_set_set_str(self.0.as_ptr(), attr as u16, value.as_ptr()) };
     }
 
+    fn bytes(&self, attr: u32, value: &[u8]) {
+        // SAFETY: live set owned by `self`; libnftnl copies `value.len()` bytes.
+        unsafe {
+            sys::nftnl_set_set_data(
+                self.0.as_ptr(),
+                attr as u16,
+                value.as_ptr().cast::<c_void>(),
+                value.len() as u32,
+            )
+        };
+    }
+
     /// Appends an element; the set takes ownership of it.
     fn add_elem(&self, elem: &Elem) {
         // SAFETY: plain allocation, checked for NULL below.
@@ -166,6 +222,39 @@ impl RawSet {
                 elem.key.len() as u32,
             )
         };
+        if let Some(end) = &elem.key_end {
+            // SAFETY: as above; libnftnl copies the key bytes.
+            unsafe {
+                sys::nftnl_set_elem_set(
+                    e,
+                    sys::NFTNL_SET_ELEM_KEY_END as u16,
+                    end.as_ptr().cast::<c_void>(),
+                    end.len() as u32,
+                )
+            };
+        }
+        if elem.interval_end {
+            // SAFETY: as above; the flags are a u32 attribute.
+            unsafe {
+                sys::nftnl_set_elem_set_u32(
+                    e,
+                    sys::NFTNL_SET_ELEM_FLAGS as u16,
+                    NFT_SET_ELEM_INTERVAL_END,
+                )
+            };
+        }
+        if let Some(comment) = &elem.comment {
+            let udata = comment_udata(comment);
+            // SAFETY: as above; libnftnl copies the user data bytes.
+            unsafe {
+                sys::nftnl_set_elem_set(
+                    e,
+                    sys::NFTNL_SET_ELEM_USERDATA as u16,
+                    udata.as_ptr().cast::<c_void>(),
+                    udata.len() as u32,
+                )
+            };
+        }
         match &elem.data {
             ElemData::None => {}
             ElemData::Bytes(data) => {
@@ -204,6 +293,17 @@ impl RawSet {
         // SAFETY: both live; the set takes ownership of `e` (freed with the set).
         unsafe { sys::nftnl_set_elem_add(self.0.as_ptr(), e) };
     }
+}
+
+/// The user data `nft` stores for `comment "..."`: one TLV (type, length, NUL-terminated text),
+/// the text cut to fit the one-byte length.
+fn comment_udata(comment: &str) -> Vec<u8> {
+    let mut text: Vec<u8> = comment.bytes().filter(|&b| b != 0).collect();
+    text.truncate(usize::from(u8::MAX) - 1);
+    text.push(0);
+    let mut out = vec![UDATA_SET_ELEM_COMMENT, text.len() as u8];
+    out.extend(text);
+    out
 }
 
 impl Drop for RawSet {
@@ -264,6 +364,16 @@ unsafe impl NlMsg for SetDef {
         if let Some(size) = self.size {
             set.u32(sys::NFTNL_SET_DESC_SIZE, size);
         }
+        if self.interval && self.key.is_concat() {
+            // The kernel needs each field's unpadded length to split a concatenated range.
+            let lens: Vec<u8> = self
+                .key
+                .fields()
+                .iter()
+                .map(|f| f.byte_len() as u8)
+                .collect();
+            set.bytes(sys::NFTNL_SET_DESC_CONCAT, &lens);
+        }
         let (kind, flags) = match msg_type {
             MsgType::Add => (libc::NFT_MSG_NEWSET, libc::NLM_F_CREATE | libc::NLM_F_ACK),
             MsgType::Del => (libc::NFT_MSG_DELSET, libc::NLM_F_ACK),
@@ -314,15 +424,36 @@ pub enum ElemData {
     Bytes(Vec<u8>),
 }
 
-/// One element: encoded key, data, optional timeout.
+/// One element: encoded key, data, optional timeout, and for interval sets its range end.
 #[derive(Debug, Clone, Eq, PartialEq, Hash)]
 pub struct Elem {
-    /// The key, in the set's key layout.
+    /// The key, in the set's key layout (for interval sets: the start of the range).
     pub key: Vec<u8>,
+    /// The inclusive end of the range, for concatenated interval sets.
+    pub key_end: Option<Vec<u8>>,
+    /// This element ends the range that the previous start element opened (single-field
+    /// interval sets: the key is the first value past the range).
+    pub interval_end: bool,
     /// The data.
     pub data: ElemData,
     /// Expiry, for sets with timeouts.
     pub timeout: Option<Duration>,
+    /// A comment, stored as element user data the way `nft` does.
+    pub comment: Option<String>,
+}
+
+impl Elem {
+    /// An element with this key and data, no range end, timeout or comment.
+    pub fn new(key: Vec<u8>, data: ElemData) -> Self {
+        Elem {
+            key,
+            key_end: None,
+            interval_end: false,
+            data,
+            timeout: None,
+            comment: None,
+        }
+    }
 }
 
 /// What to do with a [`SetElems`] list.
@@ -396,7 +527,36 @@ impl SetElems {
             return Err(TypeError::Data);
         }
         let key = self.key.encode(key)?;
-        self.elems.push(Elem { key, data, timeout });
+        self.elems.push(Elem {
+            timeout,
+            ..Elem::new(key, data)
+        });
+        Ok(())
+    }
+
+    /// Adds an element built by the caller (range ends, comments), checking that its key, end
+    /// key and data have the lengths this set's types give. Elements without data are
+    /// accepted in maps too: deletes and range ends carry none.
+    pub fn push_elem(&mut self, elem: Elem) -> Result<(), TypeError> {
+        let len = self.key.byte_len();
+        let key_ok = elem.key.len() == len && elem.key_end.as_ref().is_none_or(|e| e.len() == len);
+        let data_ok = match (&self.data, &elem.data) {
+            (SetData::None, ElemData::None) | (SetData::Verdict, ElemData::Verdict(_)) => true,
+            (SetData::Data(t), ElemData::Bytes(b)) => b.len() == t.byte_len(),
+            // Deletes and range ends carry no data, even in maps.
+            (_, ElemData::None) => true,
+            _ => false,
+        };
+        if !key_ok {
+            return Err(TypeError::KeyLength {
+                expected: len,
+                got: elem.key.len(),
+            });
+        }
+        if !data_ok {
+            return Err(TypeError::Data);
+        }
+        self.elems.push(elem);
         Ok(())
     }
 
@@ -412,9 +572,10 @@ impl SetElems {
 
     /// Appends the element messages to `batch`: as many messages as needed, each up to the
     /// netlink attribute limit of 64 KiB (libnftnl splits the list). Nothing for no elements.
-    pub fn add_to_batch(&self, batch: &mut Batch, op: ElemOp) {
+    /// Returns the number of messages added.
+    pub fn add_to_batch(&self, batch: &mut Batch, op: ElemOp) -> usize {
         if self.elems.is_empty() {
-            return;
+            return 0;
         }
         let set = RawSet::new(&self.table, self.family, &self.set);
         for elem in &self.elems {
@@ -441,12 +602,15 @@ impl SetElems {
             flags,
             more: std::cell::Cell::new(false),
         };
+        let mut messages = 0;
         loop {
             batch.add(&msg, msg_type);
+            messages += 1;
             if !msg.more.get() {
                 break;
             }
         }
+        messages
     }
 }
 

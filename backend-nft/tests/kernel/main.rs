@@ -3,6 +3,7 @@
 //! to that namespace, and reads the result back with `nft -j list` run inside the namespace
 //! (`nft` only observes). Skipped, with a message, when not root.
 
+mod datapath;
 mod netlink;
 mod nft;
 mod shape;

@@ -1,0 +1,339 @@
+//! [`NftDatapath`]: the nftables backend as a [`proxy_core::Datapath`].
+//!
+//! A sync is: plan (pure: state, delta and the shadow of what was programmed) -> encode ->
+//! apply as ONE netlink batch -> on success commit the planner's shadow update. On failure
+//! nothing was applied (the kernel refuses a batch as a whole), the old shadow is kept and the
+//! next sync is forced to [`SyncMode::Full`], which rebuilds everything in one batch: `add
+//! table` + `flush table` (or, the first time, `delete table` and rebuild), so it also
+//! repairs drift such as our table flushed or deleted by someone else (stale shared chains are
+//! deleted with the encoder's delete-if-exists, see [`crate::encode`]).
+//!
+//! # Errors
+//!
+//! Failures become a [`proxy_core::Error::Datapath`] carrying the kernel's verdict (errno,
+//! extended-ack text, and the operation it refused, in `nft` syntax):
+//!
+//! * **retryable**: `EBUSY`, `EAGAIN`, `EINTR`, `ENOBUFS`, `ENOMEM` (transient kernel
+//!   conditions), `ENOENT`, `EEXIST` (objects missing or different from what we programmed:
+//!   drift, which the forced full sync repairs), and lost replies (whether the batch applied is
+//!   unknown; the full sync makes it irrelevant);
+//! * **fatal** (the runner retries after its sync period, since retrying at once will not
+//!   help): every other errno (`EINVAL`, `EOPNOTSUPP`, `EPERM`, `EMSGSIZE`, ...: missing kernel
+//!   support, privileges, a batch the kernel cannot take, a planner bug), malformed replies and
+//!   transactions the encoder cannot express.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use nix::errno::Errno;
+use proxy_core::{Datapath, Delta, ProxyState, SyncMode, SyncReport};
+use tokio::time::Instant;
+
+use crate::encode::{self, Encoded, Schema};
+use crate::ir::{Family, Op, Rule, Stmt, Transaction, Verdict};
+use crate::names;
+use crate::netlink::{self, Socket};
+use crate::plan::{self, Shadow};
+
+/// The backend's name, in logs, metrics and errors.
+pub const NAME: &str = "nftables";
+
+/// The chain the failure injected by [`NftDatapath::inject_failure_next_sync`] jumps to; it
+/// never exists.
+const MISSING_CHAIN: &str = "svcproxy-injected-missing-chain";
+
+/// How to build an [`NftDatapath`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NftConfig {
+    /// The network namespace to program (a file such as `/run/netns/NAME`); `None`: the
+    /// caller's namespace.
+    pub netns: Option<PathBuf>,
+    /// The planner's configuration. Empty `node_ips` are taken from the state's node at each
+    /// sync (so `nodeport-addresses primary` follows the node).
+    pub plan: plan::Config,
+}
+
+/// The nftables datapath: see the module documentation.
+pub struct NftDatapath {
+    socket: Socket,
+    config: NftConfig,
+    /// What the kernel holds, as far as we know (committed after each accepted batch).
+    shadow: Shadow,
+    /// The sets the kernel holds, for encoding elements of partial transactions.
+    schema: Schema,
+    /// The previous sync failed (or a cleanup ran): the next one is full.
+    force_full: bool,
+    /// Test hook: append an operation the kernel refuses to the next sync's transaction.
+    inject_failure: bool,
+}
+
+impl std::fmt::Debug for NftDatapath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NftDatapath")
+            .field("config", &self.config)
+            .field("programmed", &self.shadow.is_programmed())
+            .field("force_full", &self.force_full)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NftDatapath {
+    /// Opens the netlink socket in the configured namespace. Nothing is sent yet.
+    pub fn new(config: NftConfig) -> proxy_core::Result<Self> {
+        let socket = match &config.netns {
+            Some(path) => Socket::open_in(path),
+            None => Socket::open(),
+        }
+        .map_err(|e| fatal(format!("opening the netlink socket: {e}")))?;
+        Ok(NftDatapath {
+            socket,
+            config,
+            shadow: Shadow::new(),
+            schema: Schema::new(),
+            force_full: false,
+            inject_failure: false,
+        })
+    }
+
+    /// Opens a datapath programming the namespace at `netns` with planner configuration `plan`.
+    pub fn open_in(netns: &Path, plan: plan::Config) -> proxy_core::Result<Self> {
+        Self::new(NftConfig {
+            netns: Some(netns.to_path_buf()),
+            plan,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NftConfig {
+        &self.config
+    }
+
+    /// What the datapath believes it programmed.
+    pub fn shadow(&self) -> &Shadow {
+        &self.shadow
+    }
+
+    /// Makes the next sync's batch fail in the kernel: an extra rule jumping to a chain that
+    /// does not exist is appended to its transaction. For tests of the failure path.
+    #[doc(hidden)]
+    pub fn inject_failure_next_sync(&mut self) {
+        self.inject_failure = true;
+    }
+
+    /// The planner configuration for `state`: empty node IPs come from the state's node.
+    fn plan_config(&self, state: &ProxyState) -> plan::Config {
+        let mut config = self.config.plan.clone();
+        if config.node_ips.is_empty() {
+            config.node_ips = state.node.ips.clone();
+        }
+        config
+    }
+
+    /// Encodes and applies `tx` as one batch; the report counts what was sent.
+    fn apply(&mut self, tx: &Transaction) -> proxy_core::Result<(Encoded, SyncReport)> {
+        let encoded = encode::encode(tx, &self.schema)
+            .map_err(|e| fatal(format!("encoding the transaction: {e}")))?;
+        let report = SyncReport {
+            messages: encoded.messages(),
+            bytes: encoded.bytes(),
+            ..report_counts(tx)
+        };
+        self.socket
+            .apply(encoded.batch())
+            .map_err(|e| kernel_error(&e, &encoded, tx))?;
+        Ok((encoded, report))
+    }
+}
+
+fn fatal(message: String) -> proxy_core::Error {
+    proxy_core::Error::fatal(NAME, message)
+}
+
+/// Whether the kernel refusing a batch with `errno` is worth retrying (see the module docs).
+pub fn retryable_errno(errno: Errno) -> bool {
+    matches!(
+        errno,
+        Errno::EBUSY
+            | Errno::EAGAIN
+            | Errno::EINTR
+            | Errno::ENOBUFS
+            | Errno::ENOMEM
+            | Errno::ENOENT
+            | Errno::EEXIST
+    )
+}
+
+/// The datapath error for a failed [`Socket::apply`] of `encoded` (the encoding of `tx`).
+fn kernel_error(err: &netlink::Error, encoded: &Encoded, tx: &Transaction) -> proxy_core::Error {
+    let (retryable, message) = match err {
+        netlink::Error::Rejected { first, all } => {
+            let what = encoded
+                .describe_seq(tx, first.seq)
+                .map(|d| format!(" at {d}"))
+                .unwrap_or_default();
+            let more = if all.len() > 1 {
+                format!(" ({} messages refused)", all.len())
+            } else {
+                String::new()
+            };
+            (
+                retryable_errno(first.errno),
+                format!("the kernel refused the batch, nothing was applied: {first}{what}{more}"),
+            )
+        }
+        netlink::Error::Send(io) | netlink::Error::Recv(io) => {
+            let retryable = io
+                .raw_os_error()
+                .is_some_and(|e| retryable_errno(Errno::from_raw(e)));
+            (retryable, err.to_string())
+        }
+        netlink::Error::MissingReplies { .. } => (true, err.to_string()),
+        netlink::Error::Open(_) | netlink::Error::Netns { .. } | netlink::Error::Malformed(_) => {
+            (false, err.to_string())
+        }
+    };
+    let message = format!(
+        "{message} [{} messages, {} bytes]",
+        encoded.messages(),
+        encoded.bytes()
+    );
+    if retryable {
+        proxy_core::Error::retryable(NAME, message)
+    } else {
+        proxy_core::Error::fatal(NAME, message)
+    }
+}
+
+/// Objects added and removed by `tx`: tables, chains, sets, rules and elements added;
+/// tables, chains, sets and elements deleted. A flush counts as one removal (the planner does
+/// not know how many objects it empties).
+fn report_counts(tx: &Transaction) -> SyncReport {
+    let mut r = SyncReport::default();
+    for cmd in &tx.commands {
+        match cmd.op {
+            Op::AddTable
+            | Op::AddChain(_)
+            | Op::AddSet(_)
+            | Op::AddRule { .. }
+            | Op::AddElement { .. } => r.objects_added += 1,
+            Op::FlushTable
+            | Op::DeleteTable
+            | Op::FlushChain(_)
+            | Op::DeleteChain(_)
+            | Op::FlushSet(_)
+            | Op::DeleteSet(_)
+            | Op::DeleteElement { .. } => r.objects_removed += 1,
+        }
+    }
+    r
+}
+
+#[async_trait]
+impl Datapath for NftDatapath {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// Plans, encodes and applies one batch; see the module documentation. The netlink
+    /// exchange is synchronous (the kernel handles the whole batch inside one `sendmsg`), so
+    /// this future does not yield.
+    async fn sync(
+        &mut self,
+        state: &ProxyState,
+        delta: &Delta,
+        mode: SyncMode,
+    ) -> proxy_core::Result<SyncReport> {
+        let start = Instant::now();
+        let mode = if self.force_full {
+            SyncMode::Full
+        } else {
+            mode
+        };
+        let config = self.plan_config(state);
+        let plan = plan::plan(state, delta, &self.shadow, mode, &config);
+        let mut tx = plan.transaction;
+        if std::mem::take(&mut self.inject_failure) {
+            tx.push(
+                Family::Ip,
+                Op::AddRule {
+                    chain: names::SERVICES.into(),
+                    rule: Rule::new(vec![Stmt::Verdict(Verdict::Jump(MISSING_CHAIN.into()))]),
+                },
+            );
+        }
+        if tx.is_empty() {
+            self.shadow.commit(plan.update);
+            return Ok(SyncReport {
+                duration: start.elapsed(),
+                ..SyncReport::default()
+            });
+        }
+        match self.apply(&tx) {
+            Ok((_, report)) => {
+                self.shadow.commit(plan.update);
+                self.schema.learn(&tx);
+                self.force_full = false;
+                tracing::debug!(
+                    mode = ?plan.mode,
+                    messages = report.messages,
+                    bytes = report.bytes,
+                    "nftables batch applied"
+                );
+                Ok(SyncReport {
+                    duration: start.elapsed(),
+                    ..report
+                })
+            }
+            Err(err) => {
+                self.force_full = true;
+                Err(err)
+            }
+        }
+    }
+
+    /// Deletes `ip svcproxy` and `ip6 svcproxy` in one batch, each as `add table` + `delete
+    /// table` so that a missing table is not an error (idempotent). Other tables are not
+    /// touched. The next sync is a full rebuild.
+    async fn cleanup(&mut self) -> proxy_core::Result<()> {
+        let mut tx = Transaction::new(names::TABLE);
+        for f in Family::ALL {
+            tx.push(f, Op::AddTable);
+            tx.push(f, Op::DeleteTable);
+        }
+        let result = self.apply(&tx).map(drop);
+        // Whatever happened, what we programmed is no longer known.
+        self.shadow.reset();
+        self.schema.clear();
+        self.force_full = true;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_classes() {
+        assert!(retryable_errno(Errno::EBUSY));
+        assert!(retryable_errno(Errno::ENOENT));
+        assert!(!retryable_errno(Errno::EINVAL));
+        assert!(!retryable_errno(Errno::EOPNOTSUPP));
+    }
+
+    #[test]
+    fn counts_adds_and_removals() {
+        let mut tx = Transaction::new("t");
+        tx.push(Family::Ip, Op::AddTable);
+        tx.push(Family::Ip, Op::FlushTable);
+        tx.push(
+            Family::Ip,
+            Op::DeleteElement {
+                set: "s".into(),
+                key: Vec::new(),
+            },
+        );
+        let r = report_counts(&tx);
+        assert_eq!((r.objects_added, r.objects_removed), (1, 2));
+    }
+}
