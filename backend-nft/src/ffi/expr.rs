@@ -169,6 +169,17 @@ pub enum MetaKey {
     Mark,
 }
 
+impl MetaKey {
+    /// The kernel's `NFT_META_*` number.
+    fn raw(self) -> u32 {
+        (match self {
+            MetaKey::L4Proto => libc::NFT_META_L4PROTO,
+            MetaKey::NfProto => libc::NFT_META_NFPROTO,
+            MetaKey::Mark => libc::NFT_META_MARK,
+        }) as u32
+    }
+}
+
 /// `[ meta load KEY => reg DREG ]`.
 #[derive(Debug, Copy, Clone, Eq, PartialEq, Hash)]
 pub struct MetaLoad {
@@ -180,13 +191,8 @@ pub struct MetaLoad {
 
 impl Expression for MetaLoad {
     fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
-        let key = match self.key {
-            MetaKey::L4Proto => libc::NFT_META_L4PROTO,
-            MetaKey::NfProto => libc::NFT_META_NFPROTO,
-            MetaKey::Mark => libc::NFT_META_MARK,
-        };
         ExprBuilder::new(c"meta")
-            .u32(sys::NFTNL_EXPR_META_KEY, key as u32)
+            .u32(sys::NFTNL_EXPR_META_KEY, self.key.raw())
             .u32(sys::NFTNL_EXPR_META_DREG, self.dreg.raw())
             .finish()
     }
@@ -648,13 +654,8 @@ pub struct MetaSet {
 
 impl Expression for MetaSet {
     fn to_expr(&self, _rule: &Rule) -> NonNull<sys::nftnl_expr> {
-        let key = match self.key {
-            MetaKey::L4Proto => libc::NFT_META_L4PROTO,
-            MetaKey::NfProto => libc::NFT_META_NFPROTO,
-            MetaKey::Mark => libc::NFT_META_MARK,
-        };
         ExprBuilder::new(c"meta")
-            .u32(sys::NFTNL_EXPR_META_KEY, key as u32)
+            .u32(sys::NFTNL_EXPR_META_KEY, self.key.raw())
             .u32(sys::NFTNL_EXPR_META_SREG, self.sreg.raw())
             .finish()
     }
