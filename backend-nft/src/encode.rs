@@ -26,7 +26,9 @@
 //! `ip daddr . meta l4proto . th dport` = reg 1, reg 9, reg 10), exactly as `nft` does, so that
 //! `nft list` decodes our rules into the statements [`crate::render`] prints. A `dnat ... map`
 //! lookup writes `addr . port` back into word 0 on, and `nat` reads the address and the port
-//! from there.
+//! from there. `KEY map @m vmap @d` ([`Stmt::MapVmap`]) is two lookups: `m` with `dreg` word 0
+//! (the 4-byte dispatch id, over the key), then `d` with `sreg` word 0 into the verdict
+//! register.
 //!
 //! # Elements of interval sets
 //!
@@ -639,7 +641,7 @@ fn data_type(field: Field) -> DataType {
         Field::Ipv6Addr => DataType::Ipv6Addr,
         Field::InetProto => DataType::InetProto,
         Field::InetService => DataType::InetService,
-        Field::Slot => DataType::Mark,
+        Field::Slot | Field::Id => DataType::Mark,
     }
 }
 
@@ -664,6 +666,10 @@ fn plain_value(v: &Value) -> Result<NftValue, String> {
         Value::Proto(p) => NftValue::Proto(proto_number(*p)),
         Value::Port(p) => NftValue::Port(*p),
         Value::Slot(s) => NftValue::Mark(*s),
+        // In network byte order: only ever compared with itself (a data-map value looked up as
+        // a verdict-map key), and `nft` reads a single-field `mark` key or data of a set without
+        // user data (ours) as big-endian, so it lists the id as written.
+        Value::Id(id) => NftValue::Mark(u32::from_ne_bytes(id.to_be_bytes())),
         Value::Prefix(n) if n.prefix_len() == n.max_prefix_len() => match n.addr() {
             IpAddr::V4(a) => NftValue::Ipv4(a),
             IpAddr::V6(a) => NftValue::Ipv6(a),
@@ -1013,6 +1019,16 @@ fn stmt_exprs(r: &mut NftRule<'_>, f: Family, stmt: &Stmt) -> Result<(), String>
             load_key(r, f, key)?;
             let map = CString::new(map.as_str()).map_err(|_| "map name contains NUL".to_owned())?;
             r.add_expr(&Lookup::vmap(&map, Reg::R1));
+        }
+        Stmt::MapVmap { key, map, vmap } => {
+            // The id lands in word 0, over the key (read before the data is written), where the
+            // verdict lookup reads it: `nft` allocates `meta mark set KEY map @m` the same way.
+            load_key(r, f, key)?;
+            let map = CString::new(map.as_str()).map_err(|_| "map name contains NUL".to_owned())?;
+            let vmap =
+                CString::new(vmap.as_str()).map_err(|_| "map name contains NUL".to_owned())?;
+            r.add_expr(&Lookup::map(&map, Reg::R1, Reg::R1));
+            r.add_expr(&Lookup::vmap(&vmap, Reg::R1));
         }
         Stmt::FibLocal(a) => {
             let addr = match a {

@@ -167,6 +167,9 @@ pub enum Field {
     /// A `numgen` slot: a 32-bit host-order integer. `nft` has no `type` keyword for a plain
     /// integer, so a set with a slot field is declared with `typeof ... numgen random mod 1`.
     Slot,
+    /// A dispatch id ([`crate::names::Target::id`]): a 32-bit host-order integer, declared as
+    /// `mark` (the `nft` type of that size and byte order).
+    Id,
 }
 
 /// What a map maps to.
@@ -261,6 +264,8 @@ pub enum Value {
     Port(u16),
     /// A `numgen` slot.
     Slot(u32),
+    /// A dispatch id.
+    Id(u32),
 }
 
 /// A verdict, in a rule or as the data of a verdict-map element.
@@ -393,6 +398,17 @@ pub enum Stmt {
         /// The verdict map.
         map: String,
     },
+    /// `KEY map @map vmap @vmap`: the key is looked up in a data map, and the data it maps to
+    /// (a dispatch id) in a verdict map, through a register; a miss in either continues. `nft`
+    /// 1.0.6 prints this statement but cannot parse it.
+    MapVmap {
+        /// The key expressions, concatenated.
+        key: Vec<Expr>,
+        /// The data map (key -> id).
+        map: String,
+        /// The verdict map (id -> verdict).
+        vmap: String,
+    },
     /// `fib ADDR type local`: the address is local to this host.
     FibLocal(Addr),
     /// `meta mark & MASK == 0`.
@@ -442,13 +458,14 @@ impl Stmt {
         }
     }
 
-    /// The set or map this statement reads, if any.
-    pub fn set_ref(&self) -> Option<&str> {
+    /// The sets and maps this statement reads or writes.
+    pub fn set_refs(&self) -> Vec<&str> {
         match self {
-            Stmt::Lookup { set, .. } => Some(set),
-            Stmt::Vmap { map, .. } | Stmt::DnatMap { map, .. } => Some(map),
-            Stmt::Dynset { set, .. } => Some(set),
-            _ => None,
+            Stmt::Lookup { set, .. } => vec![set],
+            Stmt::Vmap { map, .. } | Stmt::DnatMap { map, .. } => vec![map],
+            Stmt::MapVmap { map, vmap, .. } => vec![map, vmap],
+            Stmt::Dynset { set, .. } => vec![set],
+            _ => Vec::new(),
         }
     }
 }
@@ -864,9 +881,7 @@ impl Ruleset {
                             what: format!("chain {target}"),
                         });
                     }
-                    if let Some(set) = stmt.set_ref()
-                        && t.set(set).is_none()
-                    {
+                    if let Some(set) = stmt.set_refs().into_iter().find(|s| t.set(s).is_none()) {
                         return Err(ApplyError::Dangling {
                             from: from(),
                             what: format!("set {set}"),
@@ -899,7 +914,8 @@ fn value_fits(field: Field, value: &Value, interval: bool) -> bool {
         | (Field::Ipv6Addr, Value::Addr(IpAddr::V6(_)))
         | (Field::InetProto, Value::Proto(_))
         | (Field::InetService, Value::Port(_))
-        | (Field::Slot, Value::Slot(_)) => true,
+        | (Field::Slot, Value::Slot(_))
+        | (Field::Id, Value::Id(_)) => true,
         (Field::Ipv4Addr, Value::Prefix(IpNet::V4(_)))
         | (Field::Ipv6Addr, Value::Prefix(IpNet::V6(_))) => interval,
         _ => false,

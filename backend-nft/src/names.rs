@@ -1,5 +1,6 @@
 //! Names of svcproxy's nftables objects: the table, the static chains, the shared sets and maps
-//! and the shared per-endpoint-count chains.
+//! and the shared per-endpoint-count chains, and the dispatch ids that stand for those chains in
+//! the per-service maps.
 //!
 //! Every name is static or derived from a small number (an endpoint count): there are no
 //! per-service chains and no hashes. Element comments name the service port they belong to.
@@ -8,7 +9,7 @@ use std::fmt;
 
 use proxy_core::model::ServicePortName;
 
-use crate::ir::MAX_COMMENT;
+use crate::ir::{MAX_COMMENT, Verdict};
 
 /// The table svcproxy owns in each family (`ip svcproxy`, `ip6 svcproxy`).
 pub const TABLE: &str = "svcproxy";
@@ -68,25 +69,38 @@ pub enum SetName {
     NodeportIps,
     /// `cluster-ips`: every cluster IP in use.
     ClusterIps,
-    /// `service-ips`: `addr . proto . port` -> `goto` a shared endpoints chain.
+    /// `dispatch`: dispatch id -> `goto` a shared chain of `service-ips`/`service-nodeports`
+    /// (`endpoints-N`, `external-N`, `etp-local-N` and their node-port twins), one element per
+    /// chain in place.
+    Dispatch,
+    /// `local-dispatch`: dispatch id -> `goto local-endpoints-N` / `nodeport-local-endpoints-N`
+    /// (the targets of `local-endpoint-ips` / `local-nodeports`).
+    LocalDispatch,
+    /// `no-endpoint-dispatch`: dispatch id -> `goto reject-chain` or `drop` (static).
+    NoEndpointDispatch,
+    /// `affinity-dispatch`: dispatch id -> `goto affinity-T` / `nodeport-affinity-T`.
+    AffinityDispatch,
+    /// `service-ips`: `addr . proto . port` -> the dispatch id of a shared endpoints chain.
     ServiceIps,
-    /// `service-nodeports`: `proto . port` -> `goto` a shared node-port chain.
+    /// `service-nodeports`: `proto . port` -> the dispatch id of a shared node-port chain.
     ServiceNodeports,
     /// `service-endpoints`: `frontend addr . proto . port . slot` -> `endpoint addr . port`.
     ServiceEndpoints,
     /// `nodeport-endpoints`: `proto . port . slot` -> `endpoint addr . port`.
     NodeportEndpoints,
-    /// `local-endpoint-ips`: ETP Local frontends with local endpoints -> `goto local-endpoints-N`.
+    /// `local-endpoint-ips`: ETP Local frontends with local endpoints -> the id of
+    /// `local-endpoints-N`.
     LocalEndpointIps,
     /// `local-endpoints`: ETP Local frontends' local endpoints by slot.
     LocalEndpoints,
-    /// `local-nodeports`: ETP Local node ports with local endpoints -> `goto nodeport-local-endpoints-N`.
+    /// `local-nodeports`: ETP Local node ports with local endpoints -> the id of
+    /// `nodeport-local-endpoints-N`.
     LocalNodeports,
     /// `nodeport-local-endpoints`: ETP Local node ports' local endpoints by slot.
     NodeportLocalEndpoints,
-    /// `no-endpoint-services`: `addr . proto . port` -> `goto reject-chain` or `drop`.
+    /// `no-endpoint-services`: `addr . proto . port` -> the id of `goto reject-chain` or `drop`.
     NoEndpointServices,
-    /// `no-endpoint-nodeports`: `proto . port` -> `goto reject-chain` or `drop`.
+    /// `no-endpoint-nodeports`: `proto . port` -> the id of `goto reject-chain` or `drop`.
     NoEndpointNodeports,
     /// `firewall-ips`: load-balancer frontends restricted by source ranges.
     FirewallIps,
@@ -97,9 +111,10 @@ pub enum SetName {
     /// `affinity`: `client . frontend addr . proto . port` -> `endpoint addr . port`, written by
     /// the packet path (dynamic, timeout): the ClientIP affinity memory.
     Affinity,
-    /// `affinity-frontends`: frontends with ClientIP affinity -> `goto affinity-<timeout>`.
+    /// `affinity-frontends`: frontends with ClientIP affinity -> the id of `affinity-<timeout>`.
     AffinityFrontends,
-    /// `affinity-nodeports`: node ports with ClientIP affinity -> `goto nodeport-affinity-<timeout>`.
+    /// `affinity-nodeports`: node ports with ClientIP affinity -> the id of
+    /// `nodeport-affinity-<timeout>`.
     AffinityNodeports,
     /// `affinity-backends`: `frontend . endpoint` pairs an affinity frontend may be pinned to.
     AffinityBackends,
@@ -109,11 +124,15 @@ pub enum SetName {
 
 impl SetName {
     /// Every shared set, in declaration order.
-    pub const ALL: [SetName; 22] = [
+    pub const ALL: [SetName; 26] = [
         SetName::ClusterCidrs,
         SetName::ServiceCidrs,
         SetName::NodeportIps,
         SetName::ClusterIps,
+        SetName::Dispatch,
+        SetName::LocalDispatch,
+        SetName::NoEndpointDispatch,
+        SetName::AffinityDispatch,
         SetName::ServiceIps,
         SetName::ServiceNodeports,
         SetName::ServiceEndpoints,
@@ -141,6 +160,10 @@ impl SetName {
             SetName::ServiceCidrs => "service-cidrs",
             SetName::NodeportIps => "nodeport-ips",
             SetName::ClusterIps => "cluster-ips",
+            SetName::Dispatch => "dispatch",
+            SetName::LocalDispatch => "local-dispatch",
+            SetName::NoEndpointDispatch => "no-endpoint-dispatch",
+            SetName::AffinityDispatch => "affinity-dispatch",
             SetName::ServiceIps => "service-ips",
             SetName::ServiceNodeports => "service-nodeports",
             SetName::ServiceEndpoints => "service-endpoints",
@@ -159,6 +182,28 @@ impl SetName {
             SetName::AffinityNodeports => "affinity-nodeports",
             SetName::AffinityBackends => "affinity-backends",
             SetName::AffinityNodeportBackends => "affinity-nodeport-backends",
+        }
+    }
+}
+
+impl SetName {
+    /// For a per-service map of dispatch ids, the verdict map its ids are looked up in.
+    ///
+    /// One verdict map per kind of caller, because the kernel checks every element of a
+    /// verdict map against every rule that looks it up: a `dnat` chain must not be reachable
+    /// from a filter chain, `reject` not from prerouting, and `etp-local-N` (which dispatches
+    /// to the local endpoints) not from its own lookup (a loop).
+    pub fn dispatch(self) -> Option<SetName> {
+        match self {
+            SetName::ServiceIps | SetName::ServiceNodeports => Some(SetName::Dispatch),
+            SetName::LocalEndpointIps | SetName::LocalNodeports => Some(SetName::LocalDispatch),
+            SetName::NoEndpointServices | SetName::NoEndpointNodeports => {
+                Some(SetName::NoEndpointDispatch)
+            }
+            SetName::AffinityFrontends | SetName::AffinityNodeports => {
+                Some(SetName::AffinityDispatch)
+            }
+            _ => None,
         }
     }
 }
@@ -217,6 +262,26 @@ impl SharedChain {
         format!("{prefix}-{n}")
     }
 
+    /// The chain's dispatch id: `KIND << 24 | N`, a pure function of the chain (kinds 1 to 10
+    /// in declaration order), so that every sync, partial or full, and every process names the
+    /// chain by the same id. `N` (an endpoint count, or an affinity timeout of at most 86400
+    /// seconds) must stay below 2^24; larger values are cut to 2^24 - 1.
+    pub fn id(self) -> u32 {
+        let (kind, n) = match self {
+            SharedChain::Endpoints(n) => (1, n),
+            SharedChain::External(n) => (2, n),
+            SharedChain::EtpLocal(n) => (3, n),
+            SharedChain::LocalEndpoints(n) => (4, n),
+            SharedChain::NodeportEndpoints(n) => (5, n),
+            SharedChain::NodeportExternal(n) => (6, n),
+            SharedChain::NodeportEtpLocal(n) => (7, n),
+            SharedChain::NodeportLocalEndpoints(n) => (8, n),
+            SharedChain::AffinityRecord(t) => (9, t),
+            SharedChain::NodeportAffinityRecord(t) => (10, t),
+        };
+        (kind << ID_KIND_SHIFT) | n.min(ID_MAX_N)
+    }
+
     /// The shared chains this one jumps or goes to.
     pub fn deps(self) -> Vec<SharedChain> {
         match self {
@@ -232,6 +297,66 @@ impl SharedChain {
 impl fmt::Display for SharedChain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name())
+    }
+}
+
+/// Bits of a dispatch id below its kind.
+const ID_KIND_SHIFT: u32 = 24;
+/// The largest number a dispatch id carries.
+const ID_MAX_N: u32 = (1 << ID_KIND_SHIFT) - 1;
+
+/// Where a per-service map element sends a packet, through a dispatch verdict map.
+///
+/// The per-service maps (`service-ips`, `no-endpoint-services`, ...) hold only its
+/// [`Target::id`], plain data: adding or deleting such an element never adds a `goto` to the
+/// table, so the kernel does not re-validate the table at commit (it does for every new
+/// jump/goto, rule or verdict-map element, walking every verdict map: linear in the services).
+/// The verdicts live in the small dispatch maps ([`Target::dispatch`]), one element per target
+/// in place, which change only when a shared chain appears or goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// `goto reject-chain`: a service without endpoints.
+    Reject,
+    /// `drop`: a `Local` traffic policy leaves no endpoint.
+    Drop,
+    /// `goto` a shared chain.
+    Chain(SharedChain),
+}
+
+impl Target {
+    /// The static targets, in `no-endpoint-dispatch` from the start.
+    pub const STATIC: [Target; 2] = [Target::Reject, Target::Drop];
+
+    /// The dispatch id: 1 for `reject-chain`, 2 for `drop`, [`SharedChain::id`] for a chain.
+    pub fn id(self) -> u32 {
+        match self {
+            Target::Reject => 1,
+            Target::Drop => 2,
+            Target::Chain(c) => c.id(),
+        }
+    }
+
+    /// The verdict map holding its element (see [`SetName::dispatch`]).
+    pub fn dispatch(self) -> SetName {
+        match self {
+            Target::Reject | Target::Drop => SetName::NoEndpointDispatch,
+            Target::Chain(
+                SharedChain::LocalEndpoints(_) | SharedChain::NodeportLocalEndpoints(_),
+            ) => SetName::LocalDispatch,
+            Target::Chain(
+                SharedChain::AffinityRecord(_) | SharedChain::NodeportAffinityRecord(_),
+            ) => SetName::AffinityDispatch,
+            Target::Chain(_) => SetName::Dispatch,
+        }
+    }
+
+    /// The verdict of its dispatch element.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Target::Reject => Verdict::Goto(REJECT_CHAIN.into()),
+            Target::Drop => Verdict::Drop,
+            Target::Chain(c) => Verdict::Goto(c.name()),
+        }
     }
 }
 
@@ -259,6 +384,35 @@ mod tests {
         assert_eq!(
             SharedChain::NodeportLocalEndpoints(1).name(),
             "nodeport-local-endpoints-1"
+        );
+    }
+
+    #[test]
+    fn dispatch_ids_are_distinct_and_stable() {
+        let chains = [
+            SharedChain::Endpoints(3),
+            SharedChain::External(3),
+            SharedChain::EtpLocal(3),
+            SharedChain::LocalEndpoints(3),
+            SharedChain::NodeportEndpoints(3),
+            SharedChain::NodeportExternal(3),
+            SharedChain::NodeportEtpLocal(3),
+            SharedChain::NodeportLocalEndpoints(3),
+            SharedChain::AffinityRecord(3),
+            SharedChain::NodeportAffinityRecord(3),
+            SharedChain::Endpoints(4),
+            SharedChain::AffinityRecord(86_400),
+        ];
+        let mut ids: Vec<u32> = chains.iter().map(|c| Target::Chain(*c).id()).collect();
+        ids.extend(Target::STATIC.iter().map(|t| t.id()));
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "distinct");
+        assert_eq!(SharedChain::Endpoints(3).id(), 0x0100_0003);
+        assert_eq!(
+            SharedChain::NodeportAffinityRecord(10_800).id(),
+            0x0a00_2a30
         );
     }
 

@@ -2,8 +2,10 @@
 //! [`Ruleset`] as `table ... { ... }` blocks in the shape `nft list ruleset` prints.
 //!
 //! Both outputs are accepted by `nft -f` (the golden tests load them into a throwaway network
-//! namespace). They are for tests, `svcproxy dump` and humans; the kernel is programmed over
-//! netlink from the IR, never from this text.
+//! namespace) except for the dispatch statement `KEY map @m vmap @d` ([`Stmt::MapVmap`]), which
+//! `nft` 1.0.6 can neither parse nor list (the tests spell it with the conntrack mark to load
+//! it). They are for tests, `svcproxy dump` and humans; the kernel is programmed over netlink
+//! from the IR, never from this text.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -221,6 +223,7 @@ fn type_name(f: Field) -> &'static str {
         Field::InetProto => "inet_proto",
         Field::InetService => "inet_service",
         Field::Slot => "integer",
+        Field::Id => "mark",
     }
 }
 
@@ -232,6 +235,7 @@ fn typeof_key(f: Field) -> &'static str {
         Field::InetProto => "meta l4proto",
         Field::InetService => "th dport",
         Field::Slot => "numgen random mod 1",
+        Field::Id => "meta mark",
     }
 }
 
@@ -272,6 +276,9 @@ fn stmt(f: Family, s: &Stmt) -> String {
             format!("{} {}@{set}", concat(f, key), neg(*negate))
         }
         Stmt::Vmap { key, map } => format!("{} vmap @{map}", concat(f, key)),
+        Stmt::MapVmap { key, map, vmap } => {
+            format!("{} map @{map} vmap @{vmap}", concat(f, key))
+        }
         Stmt::FibLocal(a) => format!("fib {} type local", addr(*a)),
         Stmt::MarkClear(m) => format!("meta mark & {m:#010x} == 0x00000000"),
         Stmt::MarkOr(m) => format!("meta mark set meta mark | {m:#010x}"),
@@ -363,6 +370,7 @@ pub fn value(v: &Value) -> String {
         Value::Proto(p) => p.as_str().to_string(),
         Value::Port(p) => p.to_string(),
         Value::Slot(s) => s.to_string(),
+        Value::Id(id) => format!("{id:#010x}"),
     }
 }
 

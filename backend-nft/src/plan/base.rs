@@ -1,6 +1,7 @@
 //! The static part of the ruleset: base chains with kube-proxy's hook/priority contract, the
 //! static regular chains and their rules, the shared sets and maps, the configuration-derived
-//! elements (CIDRs), and the rules of the shared per-endpoint-count chains.
+//! elements (CIDRs, the static `dispatch` targets), and the rules of the shared
+//! per-endpoint-count chains.
 //!
 //! All of it is data built from the configuration; nothing here depends on services.
 
@@ -8,10 +9,10 @@ use ipnet::IpNet;
 use proxy_core::model::Protocol;
 
 use crate::ir::{
-    Addr, Chain, ChainType, CmpOp, DynsetOp, Element, Expr, Field, Hook, PRIORITY_DSTNAT,
+    Addr, Chain, ChainType, CmpOp, DynsetOp, ElemData, Element, Expr, Field, Hook, PRIORITY_DSTNAT,
     PRIORITY_SRCNAT, Rule, SetDef, Stmt, Value, Verdict,
 };
-use crate::names::{self, SetName, SharedChain};
+use crate::names::{self, SetName, SharedChain, Target};
 
 use super::FamilyConfig;
 
@@ -178,10 +179,23 @@ fn lookup(key: Vec<Expr>, set: SetName, negate: bool) -> Stmt {
     }
 }
 
-fn vmap(key: Vec<Expr>, map: SetName) -> Stmt {
-    Stmt::Vmap {
+/// `KEY map @map vmap @DISPATCH`: the per-service data map gives a dispatch id, its dispatch
+/// map ([`SetName::dispatch`]) the verdict.
+fn dispatch(key: Vec<Expr>, map: SetName) -> Stmt {
+    let vmap = map.dispatch().expect("a map of dispatch ids");
+    Stmt::MapVmap {
         key,
         map: map.as_str().into(),
+        vmap: vmap.as_str().into(),
+    }
+}
+
+/// The element of `target` in its dispatch map ([`Target::dispatch`]): `id : verdict`.
+pub(crate) fn dispatch_element(target: Target) -> Element {
+    Element {
+        key: vec![Value::Id(target.id())],
+        data: Some(ElemData::Verdict(target.verdict())),
+        comment: None,
     }
 }
 
@@ -289,12 +303,12 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
     }
     add(
         names::SERVICES,
-        vec![vmap(frontend_key(), SetName::ServiceIps)],
+        vec![dispatch(frontend_key(), SetName::ServiceIps)],
     );
     let np = nodeport_match(fc);
     if let Some(m) = &np {
         let mut stmts = m.clone();
-        stmts.push(vmap(nodeport_key(), SetName::ServiceNodeports));
+        stmts.push(dispatch(nodeport_key(), SetName::ServiceNodeports));
         add(names::SERVICES, stmts);
     }
 
@@ -302,7 +316,7 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
     // original proto-dst` is typed by the protocol, hence one rule per protocol.
     for proto in PROTOCOLS {
         let mut stmts = vec![is_proto(proto)];
-        stmts.push(vmap(original_frontend(), SetName::AffinityFrontends));
+        stmts.push(dispatch(original_frontend(), SetName::AffinityFrontends));
         add(names::AFFINITY_CHECK, stmts);
     }
     if fc.nodeports != super::NodePorts::None {
@@ -315,7 +329,7 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
                     false,
                 ));
             }
-            stmts.push(vmap(
+            stmts.push(dispatch(
                 vec![Expr::L4Proto, Expr::CtOriginalProtoDst],
                 SetName::AffinityNodeports,
             ));
@@ -369,10 +383,10 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
     );
     add(
         names::SERVICE_ENDPOINTS_CHECK,
-        vec![vmap(frontend_key(), SetName::NoEndpointServices)],
+        vec![dispatch(frontend_key(), SetName::NoEndpointServices)],
     );
     if let Some(mut stmts) = np {
-        stmts.push(vmap(nodeport_key(), SetName::NoEndpointNodeports));
+        stmts.push(dispatch(nodeport_key(), SetName::NoEndpointNodeports));
         add(names::NODEPORT_ENDPOINTS_CHECK, stmts);
     }
     add(
@@ -402,6 +416,7 @@ pub(crate) fn sets(fc: &FamilyConfig) -> Vec<(SetDef, Vec<Element>)> {
         key
     };
     let endpoint = || vec![a, Field::InetService];
+    let id = || vec![Field::Id];
     let prefixes = |nets: &[IpNet]| -> Vec<Element> {
         nets.iter()
             .map(|n| Element {
@@ -431,12 +446,21 @@ pub(crate) fn sets(fc: &FamilyConfig) -> Vec<(SetDef, Vec<Element>)> {
             },
             SetName::ClusterCidrs | SetName::ServiceCidrs => continue,
             SetName::ClusterIps => (SetDef::set(n, vec![a]), Vec::new()),
-            SetName::ServiceIps | SetName::LocalEndpointIps | SetName::NoEndpointServices => {
-                (SetDef::vmap(n, frontend()), Vec::new())
+            SetName::Dispatch | SetName::LocalDispatch | SetName::AffinityDispatch => {
+                (SetDef::vmap(n, vec![Field::Id]), Vec::new())
             }
-            SetName::ServiceNodeports | SetName::LocalNodeports | SetName::NoEndpointNodeports => {
-                (SetDef::vmap(n, nodeport()), Vec::new())
-            }
+            SetName::NoEndpointDispatch => (
+                SetDef::vmap(n, vec![Field::Id]),
+                Target::STATIC.into_iter().map(dispatch_element).collect(),
+            ),
+            SetName::ServiceIps
+            | SetName::LocalEndpointIps
+            | SetName::NoEndpointServices
+            | SetName::AffinityFrontends => (SetDef::map(n, frontend(), id()), Vec::new()),
+            SetName::ServiceNodeports
+            | SetName::LocalNodeports
+            | SetName::NoEndpointNodeports
+            | SetName::AffinityNodeports => (SetDef::map(n, nodeport(), id()), Vec::new()),
             SetName::ServiceEndpoints | SetName::LocalEndpoints => {
                 (SetDef::map(n, slot(frontend()), endpoint()), Vec::new())
             }
@@ -461,8 +485,6 @@ pub(crate) fn sets(fc: &FamilyConfig) -> Vec<(SetDef, Vec<Element>)> {
                 def.size = Some(names::AFFINITY_SIZE);
                 (def, Vec::new())
             }
-            SetName::AffinityFrontends => (SetDef::vmap(n, frontend()), Vec::new()),
-            SetName::AffinityNodeports => (SetDef::vmap(n, nodeport()), Vec::new()),
             SetName::AffinityBackends => {
                 let mut key = frontend();
                 key.extend(endpoint());
@@ -579,11 +601,11 @@ pub(crate) fn shared_rules(fc: &FamilyConfig, chain: SharedChain) -> Vec<Rule> {
         SharedChain::NodeportExternal(n) => masq_then(SharedChain::NodeportEndpoints(n)),
         SharedChain::EtpLocal(n) => short_circuit(
             SharedChain::Endpoints(n),
-            vmap(frontend_key(), SetName::LocalEndpointIps),
+            dispatch(frontend_key(), SetName::LocalEndpointIps),
         ),
         SharedChain::NodeportEtpLocal(n) => short_circuit(
             SharedChain::NodeportEndpoints(n),
-            vmap(nodeport_key(), SetName::LocalNodeports),
+            dispatch(nodeport_key(), SetName::LocalNodeports),
         ),
     }
 }

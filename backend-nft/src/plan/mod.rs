@@ -3,12 +3,15 @@
 //!
 //! # Shape (see `backend-nft/README.md` for the full picture)
 //!
-//! One table per family. Service dispatch is a verdict-map lookup (`service-ips`,
-//! `service-nodeports`) whose elements `goto` a few *shared* chains named after an endpoint
-//! count (`endpoints-3`), each a single `dnat ... numgen random mod 3 map @service-endpoints`
-//! over one shared data map keyed `frontend . proto . port . slot`. So a routine change
-//! (endpoint added, removed, service added) is a handful of element adds and deletes; a new
-//! chain is only needed the first time some frontend has a new endpoint count.
+//! One table per family. Service dispatch is a data-map lookup (`service-ips`,
+//! `service-nodeports`) giving a dispatch id, looked up in turn in the small verdict map
+//! `dispatch` (`KEY map @service-ips vmap @dispatch`), whose elements `goto` a few *shared*
+//! chains named after an endpoint count (`endpoints-3`), each a single `dnat ... numgen random
+//! mod 3 map @service-endpoints` over one shared data map keyed `frontend . proto . port .
+//! slot`. So a routine change (endpoint added, removed, service added) is a handful of element
+//! adds and deletes of plain data, which the kernel commits without re-validating the table; a
+//! new chain (and its `dispatch` element) is only needed the first time some frontend has a new
+//! endpoint count.
 //!
 //! # Sync modes
 //!
@@ -34,7 +37,7 @@ use proxy_core::model::ServicePortName;
 use proxy_core::{Delta, ProxyState, SyncMode};
 
 use crate::ir::{Chain, Element, Family, Op, Transaction};
-use crate::names::{self, SetName, SharedChain};
+use crate::names::{self, SetName, SharedChain, Target};
 
 use shadow::{ElemKey, ElemValue, Owners, Patch, PortId, Update, disown, effective, own};
 pub use shadow::{Shadow, ShadowUpdate};
@@ -222,6 +225,20 @@ fn add_shared_chains(tx: &mut Transaction, chains: &BTreeSet<(Family, SharedChai
     }
 }
 
+/// Adds the dispatch elements of `chains` (after the chains and the dispatch maps exist).
+fn add_dispatch_elements(tx: &mut Transaction, chains: &BTreeSet<(Family, SharedChain)>) {
+    for (f, c) in chains {
+        let target = Target::Chain(*c);
+        tx.push(
+            *f,
+            Op::AddElement {
+                set: target.dispatch().as_str().into(),
+                elem: base::dispatch_element(target),
+            },
+        );
+    }
+}
+
 /// Adds the rules of `chains` (after the chains and sets they refer to exist).
 fn add_shared_rules(
     tx: &mut Transaction,
@@ -347,6 +364,7 @@ fn plan_full(state: &ProxyState, old: &Shadow, config: &Config) -> Plan {
                 );
             }
         }
+        add_dispatch_elements(&mut tx, &shared);
         for (chain, rule) in base::rules(fc) {
             tx.push(
                 f,
@@ -431,6 +449,7 @@ fn plan_partial(state: &ProxyState, delta: &Delta, old: &Shadow, config: &Config
     }
     add_shared_chains(&mut tx, &new_chains);
     add_shared_rules(&mut tx, &fcs, &new_chains);
+    add_dispatch_elements(&mut tx, &new_chains);
 
     let mut adds = Vec::new();
     for (key, (before, owners)) in &overlay {

@@ -1,13 +1,16 @@
 //! What one service port contributes to the shared maps: its frontends' dispatch elements, its
-//! endpoints by slot, its no-endpoint verdicts, firewall and hairpin entries, and the shared
-//! chains those elements `goto`.
+//! endpoints by slot, its no-endpoint entries, firewall and hairpin entries, and the shared
+//! chains its elements send packets to (through their dispatch ids).
 //!
 //! The rules follow kube-proxy's nftables proxier (`syncProxyRules`): endpoints are sorted
 //! into cluster and local sets by [`proxy_core::topology::categorize`] (ready, else
 //! serving-terminating; topology hints), cluster IPs use the internal policy's set, external
 //! IPs, load-balancer IPs and node ports use the external policy's set, and a frontend without
-//! usable endpoints gets a `no-endpoint-*` verdict instead: `goto reject-chain` when the
+//! usable endpoints gets a `no-endpoint-*` entry instead: `goto reject-chain` when the
 //! service has no endpoint at all, `drop` when only a `Local` policy leaves it without one.
+//!
+//! Every element is plain data: where a packet goes is a dispatch id ([`Target::id`]) that the
+//! `dispatch` verdict map turns into the verdict.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -16,8 +19,8 @@ use ipnet::IpNet;
 use proxy_core::model::{Endpoint, NodeInfo, ServicePort, SourceRanges};
 use proxy_core::topology::categorize;
 
-use crate::ir::{ElemData, Family, Value, Verdict};
-use crate::names::{self, SetName, SharedChain};
+use crate::ir::{ElemData, Family, Value};
+use crate::names::{self, SetName, SharedChain, Target};
 
 use super::FamilyConfig;
 use super::shadow::{ElemKey, ElemValue};
@@ -27,7 +30,7 @@ use super::shadow::{ElemKey, ElemValue};
 pub(crate) struct Contribution {
     /// Elements with the value this port wants for them.
     pub elements: Vec<(ElemKey, ElemValue)>,
-    /// Shared chains its verdict elements go to.
+    /// Shared chains its elements send packets to.
     pub chains: Vec<(Family, SharedChain)>,
 }
 
@@ -67,14 +70,24 @@ impl Builder<'_> {
         ));
     }
 
-    /// A verdict-map element `key : goto chain`, and the chain as a need.
-    fn dispatch(&mut self, set: SetName, key: Vec<Value>, chain: SharedChain) {
+    /// A dispatch element `key : id`: the packet goes to `target`, through `dispatch`.
+    fn to(&mut self, set: SetName, key: Vec<Value>, target: Target) {
+        debug_assert_eq!(
+            set.dispatch(),
+            Some(target.dispatch()),
+            "{set} -> {target:?}"
+        );
         self.add(
             set,
             key,
-            Some(ElemData::Verdict(Verdict::Goto(chain.name()))),
+            Some(ElemData::Concat(vec![Value::Id(target.id())])),
             true,
         );
+    }
+
+    /// A dispatch element `key : id` of a shared chain, and the chain as a need.
+    fn dispatch(&mut self, set: SetName, key: Vec<Value>, chain: SharedChain) {
+        self.to(set, key, Target::Chain(chain));
         self.c.chains.push((self.family, chain));
     }
 
@@ -153,9 +166,9 @@ fn family(
     let uses_external = has_endpoints && svc.externally_accessible() && !cluster.is_empty();
     let filter_verdict = |usable: bool| {
         if !has_endpoints {
-            Some(Verdict::Goto(names::REJECT_CHAIN.into()))
+            Some(Target::Reject)
         } else if !usable {
-            Some(Verdict::Drop)
+            Some(Target::Drop)
         } else {
             None
         }
@@ -194,12 +207,7 @@ fn family(
         }
     }
     if let Some(v) = filter_verdict(has_internal) {
-        b.add(
-            SetName::NoEndpointServices,
-            key,
-            Some(ElemData::Verdict(v)),
-            true,
-        );
+        b.to(SetName::NoEndpointServices, key, v);
     }
 
     // External IPs and load-balancer IPs.
@@ -239,12 +247,7 @@ fn family(
             }
         }
         if let Some(v) = filter_verdict(has_external) {
-            b.add(
-                SetName::NoEndpointServices,
-                key,
-                Some(ElemData::Verdict(v)),
-                true,
-            );
+            b.to(SetName::NoEndpointServices, key, v);
         }
     }
 
@@ -308,12 +311,7 @@ fn family(
             }
         }
         if let Some(v) = filter_verdict(has_external) {
-            b.add(
-                SetName::NoEndpointNodeports,
-                key,
-                Some(ElemData::Verdict(v)),
-                true,
-            );
+            b.to(SetName::NoEndpointNodeports, key, v);
         }
     }
 

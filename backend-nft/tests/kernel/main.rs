@@ -3,6 +3,9 @@
 //! to that namespace, and reads the result back with `nft -j list` run inside the namespace
 //! (`nft` only observes). Skipped, with a message, when not root.
 
+#[path = "../common/nft_compat.rs"]
+mod nft_compat;
+
 mod datapath;
 mod netlink;
 mod nft;
