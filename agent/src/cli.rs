@@ -45,9 +45,34 @@ pub enum Command {
 pub enum Backend {
     /// nf_tables, programmed over netlink.
     Nftables,
+    /// iptables rules, applied with `iptables-restore` (the legacy or the nft variant, see
+    /// `--iptables-variant`).
+    Iptables,
 }
 
 impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_possible_value() {
+            Some(value) => f.write_str(value.get_name()),
+            None => write!(f, "{self:?}"),
+        }
+    }
+}
+
+/// Which `iptables` the iptables backend drives (`--iptables-variant`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, ValueEnum)]
+pub enum IptablesVariant {
+    /// The one the node uses: the variant holding Kubernetes (or svcproxy) chains, else the one
+    /// with more rules, else the one `iptables --version` reports.
+    #[default]
+    Auto,
+    /// `iptables-legacy` (the x_tables kernel API).
+    Legacy,
+    /// `iptables-nft` (iptables rules stored in nf_tables).
+    Nft,
+}
+
+impl fmt::Display for IptablesVariant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.to_possible_value() {
             Some(value) => f.write_str(value.get_name()),
@@ -221,6 +246,10 @@ pub struct ProxyArgs {
     /// Program the network namespace /run/netns/NAME instead of the current one.
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
+    /// With --backend iptables: which iptables to drive, `legacy`, `nft`, or `auto` (the one
+    /// the node uses).
+    #[arg(long, value_enum, value_name = "auto|legacy|nft", default_value_t = IptablesVariant::Auto)]
+    pub iptables_variant: IptablesVariant,
 }
 
 /// The flags of `run`: those of `sync`, plus the sync timing.
@@ -250,6 +279,9 @@ pub struct CleanupArgs {
     /// Clean up the network namespace /run/netns/NAME instead of the current one.
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
+    /// With --backend iptables: which iptables to clean up, `legacy`, `nft`, or `auto` (both).
+    #[arg(long, value_enum, value_name = "auto|legacy|nft", default_value_t = IptablesVariant::Auto)]
+    pub iptables_variant: IptablesVariant,
 }
 
 /// The flags of `demo`.
@@ -258,4 +290,8 @@ pub struct DemoArgs {
     /// The datapath backend to demonstrate.
     #[arg(long, value_enum, value_name = "BACKEND", default_value = "nftables")]
     pub backend: Backend,
+    /// With --backend iptables: which iptables to drive, `legacy`, `nft`, or `auto` (the one
+    /// the node uses).
+    #[arg(long, value_enum, value_name = "auto|legacy|nft", default_value_t = IptablesVariant::Auto)]
+    pub iptables_variant: IptablesVariant,
 }

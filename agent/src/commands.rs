@@ -1,7 +1,6 @@
 //! The subcommands, from a validated [`Config`] to done: the binary's `main` only parses,
 //! reports and exits.
 
-use proxy_core::Datapath;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
@@ -23,13 +22,13 @@ pub async fn execute(config: &Config) -> Result<(), Error> {
 
 /// `sync`: one full sync.
 async fn sync_once(config: &ProxyConfig) -> Result<(), Error> {
-    let datapath = backend::datapath(&config.datapath)?;
+    let datapath = backend::open(&config.datapath).await?;
     sync::run_once(config, datapath).await.map(drop)
 }
 
 /// `run`: sync until SIGTERM or SIGINT; the rules stay.
 async fn run(config: &RunConfig) -> Result<(), Error> {
-    let datapath = backend::datapath(&config.proxy.datapath)?;
+    let datapath = backend::open(&config.proxy.datapath).await?;
     let shutdown = shutdown_signal()?;
     sync::run_until(config, datapath, shutdown).await;
     info!("stopped; the rules stay in place");
@@ -46,8 +45,7 @@ async fn dump(config: &ProxyConfig) -> Result<(), Error> {
 
 /// `cleanup`: remove everything of ours.
 async fn cleanup(config: &DatapathConfig) -> Result<(), Error> {
-    let mut datapath = backend::datapath(config)?;
-    datapath.cleanup().await.map_err(Error::Cleanup)?;
+    backend::cleanup(config).await?;
     info!(backend = %config.backend, "cleaned up");
     Ok(())
 }

@@ -14,7 +14,8 @@ use proxy_core::model::{IpFamily, NodeInfo};
 use proxy_core::runner::RunnerConfig;
 
 use crate::cli::{
-    Backend, CleanupArgs, Cli, Command, DemoArgs, NodePortAddresses, ProxyArgs, RunArgs, SourceSpec,
+    Backend, CleanupArgs, Cli, Command, DemoArgs, IptablesVariant, NodePortAddresses, ProxyArgs,
+    RunArgs, SourceSpec,
 };
 use crate::duration::format_duration;
 
@@ -82,6 +83,8 @@ pub struct DatapathConfig {
     pub nodeport_addresses: NodePortAddresses,
     /// Whether to masquerade all service traffic.
     pub masquerade_all: bool,
+    /// Which `iptables` the iptables backend drives (ignored by the others).
+    pub iptables_variant: IptablesVariant,
 }
 
 impl DatapathConfig {
@@ -94,6 +97,7 @@ impl DatapathConfig {
             service_cidrs: Vec::new(),
             nodeport_addresses: NodePortAddresses::Primary,
             masquerade_all: false,
+            iptables_variant: IptablesVariant::Auto,
         }
     }
 }
@@ -162,6 +166,7 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
                 service_cidrs,
                 nodeport_addresses,
                 masquerade_all: args.masquerade_all,
+                iptables_variant: args.iptables_variant,
             },
         })
     }
@@ -221,7 +226,10 @@ impl TryFrom<CleanupArgs> for DatapathConfig {
         if let Some(name) = &args.netns {
             validate_netns(name)?;
         }
-        Ok(DatapathConfig::for_cleanup(args.backend, args.netns))
+        Ok(DatapathConfig {
+            iptables_variant: args.iptables_variant,
+            ..DatapathConfig::for_cleanup(args.backend, args.netns)
+        })
     }
 }
 
@@ -230,12 +238,15 @@ impl TryFrom<CleanupArgs> for DatapathConfig {
 pub struct DemoConfig {
     /// The backend to demonstrate.
     pub backend: Backend,
+    /// Which `iptables` the iptables backend drives.
+    pub iptables_variant: IptablesVariant,
 }
 
 impl From<DemoArgs> for DemoConfig {
     fn from(args: DemoArgs) -> Self {
         DemoConfig {
             backend: args.backend,
+            iptables_variant: args.iptables_variant,
         }
     }
 }

@@ -52,19 +52,15 @@ pub async fn run(config: &DemoConfig) -> Result<(), Error> {
             flag.store(true, Ordering::SeqCst);
         }
     });
-    let backend = config.backend;
+    let config = config.clone();
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || demo(backend, &stop, &handle))
+    tokio::task::spawn_blocking(move || demo(&config, &stop, &handle))
         .await
         .map_err(|e| Error::Demo(format!("the demo task failed: {e}")))?
 }
 
 /// The demo proper, on a blocking thread (probes are blocking socket calls).
-fn demo(
-    backend: crate::cli::Backend,
-    stop: &AtomicBool,
-    rt: &tokio::runtime::Handle,
-) -> Result<(), Error> {
+fn demo(demo: &DemoConfig, stop: &AtomicBool, rt: &tokio::runtime::Handle) -> Result<(), Error> {
     let sandbox = Sandbox::builder()
         .prefix("svcproxy-demo")
         .pods(3)
@@ -95,12 +91,13 @@ fn demo(
     );
 
     let config = DatapathConfig {
-        backend,
+        backend: demo.backend,
         netns: Some(sandbox.node.ns.name().to_string()),
         cluster_cidrs: vec![cidr("10.244.0.0/16")?, cidr("fd00:244::/64")?],
         service_cidrs: Vec::new(),
         nodeport_addresses: NodePortAddresses::Primary,
         masquerade_all: false,
+        iptables_variant: demo.iptables_variant,
     };
     let mut datapath = backend::datapath(&config)?;
     let mut tracker = ChangeTracker::new(NodeInfo {

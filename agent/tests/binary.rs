@@ -34,6 +34,7 @@ fn help_lists_the_subcommands_and_flags() {
         "--nodeport-addresses",
         "--masquerade-all",
         "--netns",
+        "--iptables-variant",
         "--min-sync-period",
         "--sync-period",
     ] {
@@ -65,28 +66,30 @@ fn an_invalid_configuration_exits_2_with_one_line() {
 
 #[test]
 fn a_failure_exits_1_with_one_line() {
-    let out = svcproxy(&[
-        "sync",
-        "--backend",
-        "nftables",
-        "--source",
-        "file:/x",
-        "--node-name",
-        "n",
-        "--node-ip",
-        "10.0.0.1",
-        "--netns",
-        "svcproxy-test-no-such-netns",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.starts_with("svcproxy: sync: ")
-            && err.contains("/run/netns/svcproxy-test-no-such-netns")
-            && err.ends_with('\n')
-            && err.lines().count() == 1,
-        "{err}"
-    );
+    for backend in ["nftables", "iptables"] {
+        let out = svcproxy(&[
+            "sync",
+            "--backend",
+            backend,
+            "--source",
+            "file:/x",
+            "--node-name",
+            "n",
+            "--node-ip",
+            "10.0.0.1",
+            "--netns",
+            "svcproxy-test-no-such-netns",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{backend}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("svcproxy: sync: ")
+                && err.contains("/run/netns/svcproxy-test-no-such-netns")
+                && err.ends_with('\n')
+                && err.lines().count() == 1,
+            "{backend}: {err}"
+        );
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use ipnet::IpNet;
 use proxy_core::model::IpFamily;
-use svcproxy::cli::{Backend, Cli, NodePortAddresses, SourceSpec};
+use svcproxy::cli::{Backend, Cli, IptablesVariant, NodePortAddresses, SourceSpec};
 use svcproxy::config::{Config, DatapathConfig, DemoConfig, ProxyConfig};
 use svcproxy::duration::{format_duration, parse_duration};
 
@@ -96,6 +96,7 @@ fn sync_defaults() {
                 service_cidrs: vec![],
                 nodeport_addresses: NodePortAddresses::Primary,
                 masquerade_all: false,
+                iptables_variant: IptablesVariant::Auto,
             },
         }
     );
@@ -246,9 +247,88 @@ fn cleanup_and_demo() {
     );
     let demo = Ok(Config::Demo(DemoConfig {
         backend: Backend::Nftables,
+        iptables_variant: IptablesVariant::Auto,
     }));
     assert_eq!(parse(&["demo"]), demo);
     assert_eq!(parse(&["demo", "--backend", "nftables"]), demo);
+}
+
+#[test]
+fn iptables_backend_and_variant() {
+    for command in ["sync", "dump"] {
+        let Ok(Config::Sync(config) | Config::Dump(config)) = parse(&[
+            command,
+            "--backend",
+            "iptables",
+            "--source",
+            "file:/x",
+            "--node-name",
+            "n",
+            "--node-ip",
+            "10.0.0.1",
+        ]) else {
+            panic!("{command} --backend iptables");
+        };
+        assert_eq!(config.datapath.backend, Backend::Iptables);
+        assert_eq!(config.datapath.iptables_variant, IptablesVariant::Auto);
+    }
+    let Ok(Config::Run(config)) = parse(&[
+        "run",
+        "--backend",
+        "iptables",
+        "--iptables-variant",
+        "legacy",
+        "--source",
+        "file:/x",
+        "--node-name",
+        "n",
+        "--node-ip",
+        "10.0.0.1",
+    ]) else {
+        panic!("run --iptables-variant legacy");
+    };
+    assert_eq!(
+        config.proxy.datapath.iptables_variant,
+        IptablesVariant::Legacy
+    );
+    assert_eq!(
+        parse(&[
+            "cleanup",
+            "--backend",
+            "iptables",
+            "--iptables-variant",
+            "nft"
+        ]),
+        Ok(Config::Cleanup(DatapathConfig {
+            iptables_variant: IptablesVariant::Nft,
+            ..DatapathConfig::for_cleanup(Backend::Iptables, None)
+        }))
+    );
+    assert_eq!(
+        parse(&[
+            "demo",
+            "--backend",
+            "iptables",
+            "--iptables-variant",
+            "legacy"
+        ]),
+        Ok(Config::Demo(DemoConfig {
+            backend: Backend::Iptables,
+            iptables_variant: IptablesVariant::Legacy,
+        }))
+    );
+    let err = parse(&[
+        "cleanup",
+        "--backend",
+        "iptables",
+        "--iptables-variant",
+        "both",
+    ])
+    .expect_err("not a variant");
+    assert!(
+        err.contains("auto") && err.contains("legacy") && err.contains("nft"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -324,7 +404,6 @@ fn invalid_command_lines_name_the_flag() {
     let cases = [
         ("missing backend", "sync --source file:a --node-name n --node-ip 10.0.0.1", "--backend", "required"),
         ("unknown backend", "sync --backend ebpf --source file:a --node-name n --node-ip 10.0.0.1", "--backend", "ebpf"),
-        ("iptables not yet", "cleanup --backend iptables", "--backend", "iptables"),
         ("demo unknown backend", "demo --backend ebpf", "--backend", "ebpf"),
         ("missing source", BARE, "--source", "required"),
         ("source scheme", "BARE --source http://x/y", "--source", "only file:PATH"),

@@ -3,6 +3,8 @@
 mod binary;
 mod cli;
 mod common;
+mod e2e_iptables;
 mod e2e_nftables;
 mod source;
+mod switch;
 mod sync;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use proxy_core::model::{Protocol, ServicePortName};
 use proxy_core::runner::RunnerConfig;
 use proxy_core::{Error, FakeDatapath, SyncMode};
-use svcproxy::cli::{Backend, NodePortAddresses, SourceSpec};
+use svcproxy::cli::{Backend, IptablesVariant, NodePortAddresses, SourceSpec};
 use svcproxy::commands;
 use svcproxy::config::{Config, DatapathConfig, ProxyConfig, RunConfig};
 use svcproxy::sync::{planned_state, run_once, run_until};
@@ -29,6 +29,7 @@ fn config(path: &Path) -> ProxyConfig {
             service_cidrs: vec![],
             nodeport_addresses: NodePortAddresses::Primary,
             masquerade_all: false,
+            iptables_variant: IptablesVariant::Auto,
         },
     }
 }
