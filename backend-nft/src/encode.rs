@@ -26,9 +26,8 @@
 //! `ip daddr . meta l4proto . th dport` = reg 1, reg 9, reg 10), exactly as `nft` does, so that
 //! `nft list` decodes our rules into the statements [`crate::render`] prints. A `dnat ... map`
 //! lookup writes `addr . port` back into word 0 on, and `nat` reads the address and the port
-//! from there. `KEY map @m vmap @d` ([`Stmt::MapVmap`]) is two lookups: `m` with `dreg` word 0
-//! (the 4-byte dispatch id, over the key), then `d` with `sreg` word 0 into the verdict
-//! register.
+//! from there. `KEY map @m == ID` ([`Stmt::MapCmp`]) is a lookup of `m` with `dreg` word 0 (the
+//! 4-byte dispatch id, over the key) and a `cmp` of word 0 with the id.
 //!
 //! # Elements of interval sets
 //!
@@ -645,6 +644,17 @@ fn data_type(field: Field) -> DataType {
     }
 }
 
+/// The `ffi` type of a plain value compared with a map's data.
+fn value_type(f: Family, v: &Value) -> Result<DataType, String> {
+    Ok(match v {
+        Value::Addr(_) => data_type(f.addr_field()),
+        Value::Proto(_) => DataType::InetProto,
+        Value::Port(_) => DataType::InetService,
+        Value::Slot(_) | Value::Id(_) => DataType::Mark,
+        Value::Prefix(n) => return Err(format!("prefix {n} compared with map data")),
+    })
+}
+
 fn concat(_f: Family, fields: &[Field]) -> ConcatType {
     ConcatType::new(&fields.iter().map(|x| data_type(*x)).collect::<Vec<_>>())
 }
@@ -1020,15 +1030,27 @@ fn stmt_exprs(r: &mut NftRule<'_>, f: Family, stmt: &Stmt) -> Result<(), String>
             let map = CString::new(map.as_str()).map_err(|_| "map name contains NUL".to_owned())?;
             r.add_expr(&Lookup::vmap(&map, Reg::R1));
         }
-        Stmt::MapVmap { key, map, vmap } => {
-            // The id lands in word 0, over the key (read before the data is written), where the
-            // verdict lookup reads it: `nft` allocates `meta mark set KEY map @m` the same way.
+        Stmt::MapCmp {
+            key,
+            map,
+            op,
+            value,
+        } => {
+            // The id lands in word 0, over the key (read before the data is written), and is
+            // compared there: the register allocation `nft` uses for `KEY map @m` in a
+            // statement.
             load_key(r, f, key)?;
             let map = CString::new(map.as_str()).map_err(|_| "map name contains NUL".to_owned())?;
-            let vmap =
-                CString::new(vmap.as_str()).map_err(|_| "map name contains NUL".to_owned())?;
             r.add_expr(&Lookup::map(&map, Reg::R1, Reg::R1));
-            r.add_expr(&Lookup::vmap(&vmap, Reg::R1));
+            let v = plain_value(value)?;
+            let data = ConcatType::new(&[value_type(f, value)?])
+                .encode(&[v])
+                .map_err(|e| e.to_string())?;
+            r.add_expr(&Cmp {
+                sreg: Reg::R1,
+                op: cmp_op(*op),
+                data,
+            });
         }
         Stmt::FibLocal(a) => {
             let addr = match a {

@@ -398,16 +398,18 @@ pub enum Stmt {
         /// The verdict map.
         map: String,
     },
-    /// `KEY map @map vmap @vmap`: the key is looked up in a data map, and the data it maps to
-    /// (a dispatch id) in a verdict map, through a register; a miss in either continues. `nft`
-    /// 1.0.6 prints this statement but cannot parse it.
-    MapVmap {
+    /// `KEY map @map [!=] VALUE`: the key is looked up in a data map and the data it maps to (a
+    /// dispatch id) compared with a constant, through a register; a miss, or a failed
+    /// comparison, stops the rule. `nft` 1.0.6 lists this statement but cannot parse it.
+    MapCmp {
         /// The key expressions, concatenated.
         key: Vec<Expr>,
         /// The data map (key -> id).
         map: String,
-        /// The verdict map (id -> verdict).
-        vmap: String,
+        /// The operator.
+        op: CmpOp,
+        /// The constant the data is compared with.
+        value: Value,
     },
     /// `fib ADDR type local`: the address is local to this host.
     FibLocal(Addr),
@@ -463,7 +465,7 @@ impl Stmt {
         match self {
             Stmt::Lookup { set, .. } => vec![set],
             Stmt::Vmap { map, .. } | Stmt::DnatMap { map, .. } => vec![map],
-            Stmt::MapVmap { map, vmap, .. } => vec![map, vmap],
+            Stmt::MapCmp { map, .. } => vec![map],
             Stmt::Dynset { set, .. } => vec![set],
             _ => Vec::new(),
         }

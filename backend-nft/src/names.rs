@@ -1,6 +1,6 @@
-//! Names of svcproxy's nftables objects: the table, the static chains, the shared sets and maps
-//! and the shared per-endpoint-count chains, and the dispatch ids that stand for those chains in
-//! the per-service maps.
+//! Names of svcproxy's nftables objects: the table, the static chains (dispatch chains
+//! included), the shared sets and maps and the shared per-endpoint-count chains, and the
+//! dispatch ids that stand for those chains in the per-service maps.
 //!
 //! Every name is static or derived from a small number (an endpoint count): there are no
 //! per-service chains and no hashes. Element comments name the service port they belong to.
@@ -41,13 +41,14 @@ pub const SERVICE_ENDPOINTS_CHECK: &str = "service-endpoints-check";
 pub const NODEPORT_ENDPOINTS_CHECK: &str = "nodeport-endpoints-check";
 /// Rejects traffic to a cluster IP on an unused port, drops unallocated service-CIDR addresses.
 pub const CLUSTER_IPS_CHECK: &str = "cluster-ips-check";
-/// `reject`, reached by `goto` from verdict maps (reject is not a map verdict).
+/// `reject`, reached by `goto` from the no-endpoint dispatch chains.
 pub const REJECT_CHAIN: &str = "reject-chain";
 /// Sets the masquerade bit of the packet mark.
 pub const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 /// Masquerades marked packets (and hairpin traffic).
 pub const MASQUERADING: &str = "masquerading";
-/// Service dispatch: the `service-ips` and `service-nodeports` verdict-map lookups.
+/// Service dispatch: frontends found in `service-ips` / `service-nodeports` go to their
+/// dispatch chains.
 pub const SERVICES: &str = "services";
 /// After DNAT: sends new connections to ClientIP-affinity frontends to their recording chain.
 pub const AFFINITY_CHECK: &str = "affinity-check";
@@ -69,17 +70,6 @@ pub enum SetName {
     NodeportIps,
     /// `cluster-ips`: every cluster IP in use.
     ClusterIps,
-    /// `dispatch`: dispatch id -> `goto` a shared chain of `service-ips`/`service-nodeports`
-    /// (`endpoints-N`, `external-N`, `etp-local-N` and their node-port twins), one element per
-    /// chain in place.
-    Dispatch,
-    /// `local-dispatch`: dispatch id -> `goto local-endpoints-N` / `nodeport-local-endpoints-N`
-    /// (the targets of `local-endpoint-ips` / `local-nodeports`).
-    LocalDispatch,
-    /// `no-endpoint-dispatch`: dispatch id -> `goto reject-chain` or `drop` (static).
-    NoEndpointDispatch,
-    /// `affinity-dispatch`: dispatch id -> `goto affinity-T` / `nodeport-affinity-T`.
-    AffinityDispatch,
     /// `service-ips`: `addr . proto . port` -> the dispatch id of a shared endpoints chain.
     ServiceIps,
     /// `service-nodeports`: `proto . port` -> the dispatch id of a shared node-port chain.
@@ -124,15 +114,11 @@ pub enum SetName {
 
 impl SetName {
     /// Every shared set, in declaration order.
-    pub const ALL: [SetName; 26] = [
+    pub const ALL: [SetName; 22] = [
         SetName::ClusterCidrs,
         SetName::ServiceCidrs,
         SetName::NodeportIps,
         SetName::ClusterIps,
-        SetName::Dispatch,
-        SetName::LocalDispatch,
-        SetName::NoEndpointDispatch,
-        SetName::AffinityDispatch,
         SetName::ServiceIps,
         SetName::ServiceNodeports,
         SetName::ServiceEndpoints,
@@ -160,10 +146,6 @@ impl SetName {
             SetName::ServiceCidrs => "service-cidrs",
             SetName::NodeportIps => "nodeport-ips",
             SetName::ClusterIps => "cluster-ips",
-            SetName::Dispatch => "dispatch",
-            SetName::LocalDispatch => "local-dispatch",
-            SetName::NoEndpointDispatch => "no-endpoint-dispatch",
-            SetName::AffinityDispatch => "affinity-dispatch",
             SetName::ServiceIps => "service-ips",
             SetName::ServiceNodeports => "service-nodeports",
             SetName::ServiceEndpoints => "service-endpoints",
@@ -187,25 +169,38 @@ impl SetName {
 }
 
 impl SetName {
-    /// For a per-service map of dispatch ids, the verdict map its ids are looked up in.
+    /// For a per-service map of dispatch ids, its **dispatch chain**: the static chain holding
+    /// one rule `KEY map @MAP == ID VERDICT` per target in use (see [`Target`]), reached by
+    /// `goto` from the rule that finds the key in the map at all.
     ///
-    /// One verdict map per kind of caller, because the kernel checks every element of a
-    /// verdict map against every rule that looks it up: a `dnat` chain must not be reachable
-    /// from a filter chain, `reject` not from prerouting, and `etp-local-N` (which dispatches
-    /// to the local endpoints) not from its own lookup (a loop).
-    pub fn dispatch(self) -> Option<SetName> {
-        match self {
-            SetName::ServiceIps | SetName::ServiceNodeports => Some(SetName::Dispatch),
-            SetName::LocalEndpointIps | SetName::LocalNodeports => Some(SetName::LocalDispatch),
-            SetName::NoEndpointServices | SetName::NoEndpointNodeports => {
-                Some(SetName::NoEndpointDispatch)
-            }
-            SetName::AffinityFrontends | SetName::AffinityNodeports => {
-                Some(SetName::AffinityDispatch)
-            }
-            _ => None,
-        }
+    /// One dispatch chain per map, because each looks its own map up with its own key, and
+    /// because the kernel checks every chain reachable from a rule against that rule's hooks:
+    /// a `dnat` chain must not be reachable from a filter hook, `reject` not from prerouting.
+    pub fn dispatch_chain(self) -> Option<&'static str> {
+        Some(match self {
+            SetName::ServiceIps => "service-ips-dispatch",
+            SetName::ServiceNodeports => "service-nodeports-dispatch",
+            SetName::LocalEndpointIps => "local-endpoint-ips-dispatch",
+            SetName::LocalNodeports => "local-nodeports-dispatch",
+            SetName::NoEndpointServices => "no-endpoint-services-dispatch",
+            SetName::NoEndpointNodeports => "no-endpoint-nodeports-dispatch",
+            SetName::AffinityFrontends => "affinity-frontends-dispatch",
+            SetName::AffinityNodeports => "affinity-nodeports-dispatch",
+            _ => return None,
+        })
     }
+
+    /// Every per-service map of dispatch ids, in the order their dispatch chains are declared.
+    pub const DISPATCHING: [SetName; 8] = [
+        SetName::ServiceIps,
+        SetName::ServiceNodeports,
+        SetName::LocalEndpointIps,
+        SetName::LocalNodeports,
+        SetName::NoEndpointServices,
+        SetName::NoEndpointNodeports,
+        SetName::AffinityFrontends,
+        SetName::AffinityNodeports,
+    ];
 }
 
 impl fmt::Display for SetName {
@@ -305,14 +300,15 @@ const ID_KIND_SHIFT: u32 = 24;
 /// The largest number a dispatch id carries.
 const ID_MAX_N: u32 = (1 << ID_KIND_SHIFT) - 1;
 
-/// Where a per-service map element sends a packet, through a dispatch verdict map.
+/// Where a per-service map element sends a packet, through a dispatch chain.
 ///
 /// The per-service maps (`service-ips`, `no-endpoint-services`, ...) hold only its
 /// [`Target::id`], plain data: adding or deleting such an element never adds a `goto` to the
 /// table, so the kernel does not re-validate the table at commit (it does for every new
-/// jump/goto, rule or verdict-map element, walking every verdict map: linear in the services).
-/// The verdicts live in the small dispatch maps ([`Target::dispatch`]), one element per target
-/// in place, which change only when a shared chain appears or goes.
+/// jump/goto, rule or verdict-map element, walking every chain and verdict map: linear in the
+/// services if services had verdicts). The verdicts live in the small dispatch chains
+/// ([`SetName::dispatch_chain`]), one rule per target in use, which change only when a shared
+/// chain appears or goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
     /// `goto reject-chain`: a service without endpoints.
@@ -324,7 +320,7 @@ pub enum Target {
 }
 
 impl Target {
-    /// The static targets, in `no-endpoint-dispatch` from the start.
+    /// The static targets, in both `no-endpoint-*-dispatch` chains from the start.
     pub const STATIC: [Target; 2] = [Target::Reject, Target::Drop];
 
     /// The dispatch id: 1 for `reject-chain`, 2 for `drop`, [`SharedChain::id`] for a chain.
@@ -336,21 +332,31 @@ impl Target {
         }
     }
 
-    /// The verdict map holding its element (see [`SetName::dispatch`]).
-    pub fn dispatch(self) -> SetName {
+    /// The per-service maps whose ids may name this target: its rule is in their dispatch
+    /// chains. `nodeport-endpoints-N` is reached only through `nodeport-external-N` and
+    /// `nodeport-etp-local-N`, never dispatched to directly.
+    pub fn maps(self) -> &'static [SetName] {
         match self {
-            Target::Reject | Target::Drop => SetName::NoEndpointDispatch,
-            Target::Chain(
-                SharedChain::LocalEndpoints(_) | SharedChain::NodeportLocalEndpoints(_),
-            ) => SetName::LocalDispatch,
-            Target::Chain(
-                SharedChain::AffinityRecord(_) | SharedChain::NodeportAffinityRecord(_),
-            ) => SetName::AffinityDispatch,
-            Target::Chain(_) => SetName::Dispatch,
+            Target::Reject | Target::Drop => {
+                &[SetName::NoEndpointServices, SetName::NoEndpointNodeports]
+            }
+            Target::Chain(c) => match c {
+                SharedChain::Endpoints(_) | SharedChain::External(_) | SharedChain::EtpLocal(_) => {
+                    &[SetName::ServiceIps]
+                }
+                SharedChain::NodeportExternal(_) | SharedChain::NodeportEtpLocal(_) => {
+                    &[SetName::ServiceNodeports]
+                }
+                SharedChain::NodeportEndpoints(_) => &[],
+                SharedChain::LocalEndpoints(_) => &[SetName::LocalEndpointIps],
+                SharedChain::NodeportLocalEndpoints(_) => &[SetName::LocalNodeports],
+                SharedChain::AffinityRecord(_) => &[SetName::AffinityFrontends],
+                SharedChain::NodeportAffinityRecord(_) => &[SetName::AffinityNodeports],
+            },
         }
     }
 
-    /// The verdict of its dispatch element.
+    /// The verdict of its dispatch rules.
     pub fn verdict(self) -> Verdict {
         match self {
             Target::Reject => Verdict::Goto(REJECT_CHAIN.into()),

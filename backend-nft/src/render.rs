@@ -1,11 +1,13 @@
 //! `nft` syntax for the IR: a [`Transaction`] as an `nft -f` script of commands, and a
 //! [`Ruleset`] as `table ... { ... }` blocks in the shape `nft list ruleset` prints.
 //!
-//! Both outputs are accepted by `nft -f` (the golden tests load them into a throwaway network
-//! namespace) except for the dispatch statement `KEY map @m vmap @d` ([`Stmt::MapVmap`]), which
-//! `nft` 1.0.6 can neither parse nor list (the tests spell it with the conntrack mark to load
-//! it). They are for tests, `svcproxy dump` and humans; the kernel is programmed over netlink
-//! from the IR, never from this text.
+//! `nft list` shows every chain svcproxy programs exactly as [`ruleset`] prints it, except that
+//! `nft` 1.0.6 prints the id of a dispatch comparison `KEY map @m 0x01000003`
+//! ([`Stmt::MapCmp`]) untyped (`0x1000003 [invalid type]`). Both outputs are accepted by `nft
+//! -f` (the golden tests load them into a throwaway network namespace) except for that
+//! comparison, which `nft` 1.0.6 cannot parse (the tests spell it with the conntrack mark to
+//! load it). They are for tests, `svcproxy dump` and humans; the kernel is programmed over
+//! netlink from the IR, never from this text.
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -276,9 +278,17 @@ fn stmt(f: Family, s: &Stmt) -> String {
             format!("{} {}@{set}", concat(f, key), neg(*negate))
         }
         Stmt::Vmap { key, map } => format!("{} vmap @{map}", concat(f, key)),
-        Stmt::MapVmap { key, map, vmap } => {
-            format!("{} map @{map} vmap @{vmap}", concat(f, key))
-        }
+        Stmt::MapCmp {
+            key,
+            map,
+            op,
+            value,
+        } => format!(
+            "{} map @{map} {}{}",
+            concat(f, key),
+            neg(*op == CmpOp::Neq),
+            self::value(value)
+        ),
         Stmt::FibLocal(a) => format!("fib {} type local", addr(*a)),
         Stmt::MarkClear(m) => format!("meta mark & {m:#010x} == 0x00000000"),
         Stmt::MarkOr(m) => format!("meta mark set meta mark | {m:#010x}"),

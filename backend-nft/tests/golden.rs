@@ -7,9 +7,7 @@
 //! transactions equals the one a full sync builds; and the kernel accepts every golden file and
 //! every transaction script (`nft -f` in a throwaway network namespace, root only).
 //!
-//! Addresses follow testkit's plan: pods `10.244.0.0/16` / `fd00:244::/64`, services
-//! `10.96.0.0/16` / `fd00:96::/112`, node `192.168.50.1` / `fd00:50::1`; external IPs
-//! `192.168.60.x`, load balancers `203.0.113.x`.
+//! The scenarios are in `tests/common/scenarios.rs` (the kernel tests sync them too).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -17,118 +15,18 @@ use std::path::{Path, PathBuf};
 
 #[path = "common/nft_compat.rs"]
 mod nft_compat;
+#[path = "common/scenarios.rs"]
+mod scenarios;
 
-use backend_nft::ir::{ElemData, Op, Ruleset, TableState, Transaction, Value};
+use backend_nft::ir::{CmpOp, ElemData, Op, Rule, Ruleset, Stmt, TableState, Transaction, Value};
 use backend_nft::names::SetName;
-use backend_nft::plan::{self, Config, NodePortAddresses, Shadow};
+use backend_nft::plan::{self, Config, Shadow};
 use backend_nft::render;
 use proxy_core::model::{
-    Endpoint, NodeInfo, Protocol, ServicePort, ServicePortName, SessionAffinity, SourceRanges,
-    TrafficPolicy,
+    Endpoint, Protocol, ServicePort, ServicePortName, SessionAffinity, SourceRanges, TrafficPolicy,
 };
 use proxy_core::{Delta, ProxyState, SyncMode};
-
-const NODE: &str = "node-a";
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("an IP address")
-}
-
-fn config() -> Config {
-    Config {
-        node_ips: vec![ip("192.168.50.1")],
-        cluster_cidrs: vec!["10.244.0.0/16".parse().expect("cidr")],
-        service_cidrs: vec!["10.96.0.0/16".parse().expect("cidr")],
-        nodeport_addresses: NodePortAddresses::Primary,
-        masquerade_all: false,
-    }
-}
-
-fn dual_stack_config() -> Config {
-    let mut c = config();
-    c.node_ips.push(ip("fd00:50::1"));
-    c.cluster_cidrs.push("fd00:244::/64".parse().expect("cidr"));
-    c.service_cidrs.push("fd00:96::/112".parse().expect("cidr"));
-    c
-}
-
-fn port_name(name: &str, proto: Protocol) -> ServicePortName {
-    ServicePortName::new("default", name, "p", proto)
-}
-
-/// Builds a state: services with their endpoints.
-struct Scenario {
-    state: ProxyState,
-}
-
-impl Scenario {
-    fn new() -> Self {
-        let mut node = NodeInfo::new(NODE);
-        node.ips = vec![ip("192.168.50.1")];
-        Scenario {
-            state: ProxyState {
-                node,
-                ..ProxyState::default()
-            },
-        }
-    }
-
-    /// A service port `default/<name>:p/<proto>` at `cluster_ip:port`, changed by `f`.
-    fn service(
-        mut self,
-        name: &str,
-        proto: Protocol,
-        cluster_ip: &str,
-        port: u16,
-        f: impl FnOnce(&mut ServicePort),
-    ) -> Self {
-        let n = port_name(name, proto);
-        let mut svc = ServicePort::new(n.clone(), ip(cluster_ip), port);
-        f(&mut svc);
-        self.state.services.insert(n, svc);
-        self
-    }
-
-    /// Endpoints of `default/<name>:p/<proto>`: `(ip, port, local)`, each changed by `f`.
-    fn endpoints(
-        mut self,
-        name: &str,
-        proto: Protocol,
-        eps: &[(&str, u16, bool)],
-        f: impl Fn(&mut Endpoint),
-    ) -> Self {
-        let mut list: Vec<Endpoint> = eps
-            .iter()
-            .map(|(addr, port, local)| {
-                let mut e = Endpoint::new(ip(addr), *port);
-                e.is_local = *local;
-                if *local {
-                    e.node_name = Some(NODE.into());
-                }
-                f(&mut e);
-                e
-            })
-            .collect();
-        list.sort();
-        self.state.endpoints.insert(port_name(name, proto), list);
-        self
-    }
-}
-
-fn web3() -> Scenario {
-    Scenario::new()
-        .service("web", Protocol::Tcp, "10.96.0.10", 80, |_| {})
-        .endpoints(
-            "web",
-            Protocol::Tcp,
-            &[
-                ("10.244.0.2", 8080, false),
-                ("10.244.0.3", 8080, false),
-                ("10.244.0.4", 8080, false),
-            ],
-            |_| {},
-        )
-}
+use scenarios::{Scenario, cases, config, ip, port_name, web3};
 
 /// The ruleset a full sync of `state` builds in an empty kernel, rendered.
 fn full_ruleset(state: &ProxyState, config: &Config) -> (Transaction, String) {
@@ -188,234 +86,6 @@ fn diff(expected: &str, actual: &str) -> String {
         }
     }
     out
-}
-
-/// Every golden case: name, state, configuration.
-fn cases() -> Vec<(&'static str, ProxyState, Config)> {
-    let local = |_: &mut Endpoint| {};
-    vec![
-        ("base", Scenario::new().state, config()),
-        (
-            "clusterip_one_endpoint",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |_| {})
-                .endpoints("web", Protocol::Tcp, &[("10.244.0.2", 8080, false)], local)
-                .state,
-            config(),
-        ),
-        ("clusterip_three_endpoints", web3().state, config()),
-        (
-            "clusterip_no_endpoints",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |_| {})
-                .state,
-            config(),
-        ),
-        (
-            "udp",
-            Scenario::new()
-                .service("dns", Protocol::Udp, "10.96.0.53", 53, |_| {})
-                .endpoints(
-                    "dns",
-                    Protocol::Udp,
-                    &[("10.244.0.2", 5353, false), ("10.244.0.3", 5353, false)],
-                    local,
-                )
-                .state,
-            config(),
-        ),
-        (
-            "sctp",
-            Scenario::new()
-                .service("sig", Protocol::Sctp, "10.96.0.20", 3868, |_| {})
-                .endpoints("sig", Protocol::Sctp, &[("10.244.0.2", 3868, false)], local)
-                .state,
-            config(),
-        ),
-        (
-            "dual_stack",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.cluster_ips.push(ip("fd00:96::10"));
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[
-                        ("10.244.0.2", 8080, false),
-                        ("10.244.0.3", 8080, false),
-                        ("fd00:244::2", 8080, false),
-                        ("fd00:244::3", 8080, false),
-                    ],
-                    local,
-                )
-                .state,
-            dual_stack_config(),
-        ),
-        (
-            "nodeport",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                })
-                .state,
-            config(),
-        ),
-        (
-            "nodeport_all_addresses",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                })
-                .state,
-            Config {
-                nodeport_addresses: NodePortAddresses::Cidrs(vec![
-                    "0.0.0.0/0".parse().expect("cidr"),
-                ]),
-                ..config()
-            },
-        ),
-        (
-            "external_ips",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.external_ips = vec![ip("192.168.60.10"), ip("192.168.60.11")];
-                })
-                .state,
-            config(),
-        ),
-        (
-            "masquerade_all",
-            web3().state,
-            Config {
-                masquerade_all: true,
-                ..config()
-            },
-        ),
-        (
-            "load_balancer_source_ranges",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                    s.load_balancer_ips = vec![ip("203.0.113.10")];
-                    s.source_ranges = SourceRanges::Only(vec![
-                        "198.51.100.0/24".parse().expect("cidr"),
-                        "192.168.50.0/24".parse().expect("cidr"),
-                    ]);
-                })
-                .state,
-            config(),
-        ),
-        (
-            "etp_local",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                    s.load_balancer_ips = vec![ip("203.0.113.10")];
-                    s.external_traffic_policy = TrafficPolicy::Local;
-                    s.health_check_node_port = Some(32000);
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[
-                        ("10.244.0.2", 8080, true),
-                        ("10.244.1.3", 8080, false),
-                        ("10.244.1.4", 8080, false),
-                    ],
-                    local,
-                )
-                .state,
-            config(),
-        ),
-        (
-            "etp_local_no_local_endpoints",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                    s.external_traffic_policy = TrafficPolicy::Local;
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[("10.244.1.3", 8080, false), ("10.244.1.4", 8080, false)],
-                    local,
-                )
-                .state,
-            config(),
-        ),
-        (
-            "itp_local",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.internal_traffic_policy = TrafficPolicy::Local;
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[("10.244.0.2", 8080, true), ("10.244.1.3", 8080, false)],
-                    local,
-                )
-                .service("api", Protocol::Tcp, "10.96.0.11", 443, |s| {
-                    s.internal_traffic_policy = TrafficPolicy::Local;
-                })
-                .endpoints("api", Protocol::Tcp, &[("10.244.1.5", 8443, false)], local)
-                .state,
-            config(),
-        ),
-        (
-            "affinity",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                    s.session_affinity = Some(SessionAffinity {
-                        timeout_seconds: 10_800,
-                    });
-                })
-                .state,
-            config(),
-        ),
-        (
-            "affinity_dual_stack",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.cluster_ips.push(ip("fd00:96::10"));
-                    s.session_affinity = Some(SessionAffinity {
-                        timeout_seconds: 60,
-                    });
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[("10.244.0.2", 8080, false), ("fd00:244::2", 8080, false)],
-                    local,
-                )
-                .state,
-            dual_stack_config(),
-        ),
-        (
-            "terminating_fallback",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |_| {})
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[
-                        ("10.244.0.2", 8080, false),
-                        ("10.244.0.3", 8080, false),
-                        ("10.244.0.4", 8080, false),
-                    ],
-                    |e| {
-                        // .2 is gone (neither ready nor serving); .3 and .4 terminate but serve.
-                        e.ready = false;
-                        e.terminating = true;
-                        e.serving = e.ip != ip("10.244.0.2");
-                    },
-                )
-                .state,
-            config(),
-        ),
-    ]
 }
 
 #[test]
@@ -482,15 +152,10 @@ fn no_per_service_chains() {
     );
 }
 
-/// The dispatch ids the per-service maps hold.
-fn used_ids(t: &TableState) -> BTreeSet<Value> {
-    t.sets
-        .iter()
-        .filter(|s| {
-            SetName::ALL
-                .iter()
-                .any(|n| n.as_str() == s.def.name && n.dispatch().is_some())
-        })
+/// The dispatch ids the per-service map `map` holds.
+fn used_ids(t: &TableState, map: SetName) -> BTreeSet<Value> {
+    t.set(map.as_str())
+        .into_iter()
         .flat_map(|s| s.elements.values())
         .filter_map(|e| match &e.data {
             Some(ElemData::Concat(v)) => v.first().copied(),
@@ -499,22 +164,40 @@ fn used_ids(t: &TableState) -> BTreeSet<Value> {
         .collect()
 }
 
-/// Asserts that every dispatch id a per-service map holds has its element in the dispatch map
-/// the rules look it up in (a missing one would silently send nowhere).
+/// The dispatch id a rule of a dispatch chain sends on (`KEY map @m == ID VERDICT`).
+fn rule_id(rule: &Rule) -> Option<Value> {
+    rule.stmts.iter().find_map(|s| match s {
+        Stmt::MapCmp {
+            op: CmpOp::Eq,
+            value,
+            ..
+        } => Some(*value),
+        _ => None,
+    })
+}
+
+/// Asserts that every dispatch id a per-service map holds has its rule in the map's dispatch
+/// chain (a missing one would silently send nowhere), and that dispatch rules are in id order.
 fn assert_ids_resolve(r: &Ruleset, context: &str) {
     for t in r.tables.values() {
-        for name in SetName::ALL {
-            let (Some(dispatch), Some(map)) = (name.dispatch(), t.set(name.as_str())) else {
+        for name in SetName::DISPATCHING {
+            let Some(map) = t.set(name.as_str()) else {
                 continue;
             };
-            let targets = t.set(dispatch.as_str()).expect("the dispatch map");
+            let chain = name.dispatch_chain().expect("a dispatch chain");
+            let rules = &t.chain(chain).expect("the dispatch chain").rules;
+            let ids: Vec<Value> = rules.iter().map(|r| rule_id(r).expect("an id")).collect();
+            assert!(
+                ids.windows(2).all(|w| w[0] <= w[1]),
+                "{context}: {chain} is not in id order: {ids:?}"
+            );
             for e in map.elements.values() {
                 let Some(ElemData::Concat(id)) = &e.data else {
                     panic!("{context}: {name} element without an id: {e:?}");
                 };
                 assert!(
-                    targets.elements.contains_key(id),
-                    "{context}: {name} {:?} -> {id:?}, not in {dispatch}",
+                    ids.contains(&id[0]),
+                    "{context}: {name} {:?} -> {id:?}, no rule in {chain}",
                     e.key
                 );
             }
@@ -523,36 +206,29 @@ fn assert_ids_resolve(r: &Ruleset, context: &str) {
 }
 
 /// A ruleset with sets and chains sorted by name, so that creation order does not matter, and
-/// without unreferenced regular chains and the dispatch elements no per-service element uses
+/// without unreferenced regular chains and the dispatch rules no per-service element uses
 /// (partial syncs keep unused shared chains until the next full sync; they are dead code for
 /// packets).
 fn normalized(r: &Ruleset) -> String {
     let mut r = r.clone();
     for t in r.tables.values_mut() {
-        let used = used_ids(t);
-        for s in t.sets.iter_mut().filter(|s| {
-            SetName::ALL
-                .iter()
-                .any(|n| n.dispatch().map(SetName::as_str) == Some(s.def.name.as_str()))
-        }) {
-            s.elements.retain(|key, _| {
-                key.first().is_some_and(|id| used.contains(id))
-                    || matches!(&key[..], [Value::Id(1 | 2)])
-            });
+        for name in SetName::DISPATCHING {
+            let used = used_ids(t, name);
+            let chain = name.dispatch_chain().expect("a dispatch chain");
+            if let Some(c) = t.chains.iter_mut().find(|c| c.chain.name == chain) {
+                c.rules.retain(|rule| {
+                    rule_id(rule)
+                        .is_some_and(|id| used.contains(&id) || matches!(id, Value::Id(1 | 2)))
+                });
+            }
         }
-        let referenced: Vec<String> =
-            t.chains
-                .iter()
-                .flat_map(|c| &c.rules)
-                .flat_map(|r| &r.stmts)
-                .filter_map(|s| s.target().map(str::to_string))
-                .chain(t.sets.iter().flat_map(|s| s.elements.values()).filter_map(
-                    |e| match &e.data {
-                        Some(ElemData::Verdict(v)) => v.target().map(str::to_string),
-                        _ => None,
-                    },
-                ))
-                .collect();
+        let referenced: Vec<String> = t
+            .chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .flat_map(|r| &r.stmts)
+            .filter_map(|s| s.target().map(str::to_string))
+            .collect();
         let before = t.chains.len();
         t.chains
             .retain(|c| c.chain.base.is_some() || referenced.contains(&c.chain.name));
@@ -794,9 +470,25 @@ fn stale_shared_chains_are_flushed_then_deleted() {
     d.sync(&s.state, &Delta::default(), SyncMode::Full);
     let web = port_name("web", Protocol::Tcp);
     s.state.endpoints.get_mut(&web).expect("web").truncate(2);
-    // Partial: endpoints-2 appears, endpoints-3 stays (unused) until the next full sync.
+    // Partial: endpoints-2 appears (and the dispatch chain naming it is rewritten),
+    // endpoints-3 stays (unused) until the next full sync.
     let p = d.sync(&s.state, &changed(&[&web]), SyncMode::Partial);
-    assert_eq!(p.transaction.counts().chains, 1);
+    let chain_ops: Vec<&Op> = p
+        .transaction
+        .commands
+        .iter()
+        .map(|c| &c.op)
+        .filter(|op| matches!(op, Op::AddChain(_) | Op::FlushChain(_) | Op::DeleteChain(_)))
+        .collect();
+    assert!(
+        matches!(
+            &chain_ops[..],
+            [Op::AddChain(c), Op::FlushChain(d)]
+                if c.name == "endpoints-2" && d == "service-ips-dispatch"
+        ),
+        "{}",
+        render::transaction(&p.transaction)
+    );
     let has = |d: &Driver, name: &str| {
         d.kernel
             .tables
@@ -922,7 +614,7 @@ fn losing_affinity_forgets_what_the_packet_path_remembered() {
     // An endpoint change keeps the memory (gone endpoints are caught by affinity-backends).
     s.state.endpoints.get_mut(&web).expect("web").truncate(2);
     let p = d.sync(&s.state, &changed(&[&web]), SyncMode::Partial);
-    assert!(!render::transaction(&p.transaction).contains("flush"));
+    assert!(!render::transaction(&p.transaction).contains("flush map ip svcproxy affinity"));
 
     // Affinity off: the memory goes.
     s.state

@@ -1,7 +1,7 @@
 //! The static part of the ruleset: base chains with kube-proxy's hook/priority contract, the
 //! static regular chains and their rules, the shared sets and maps, the configuration-derived
-//! elements (CIDRs, the static `dispatch` targets), and the rules of the shared
-//! per-endpoint-count chains.
+//! elements (CIDRs), the rules of the shared per-endpoint-count chains, and the dispatch rules
+//! that send a dispatch id to its target.
 //!
 //! All of it is data built from the configuration; nothing here depends on services.
 
@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use proxy_core::model::Protocol;
 
 use crate::ir::{
-    Addr, Chain, ChainType, CmpOp, DynsetOp, ElemData, Element, Expr, Field, Hook, PRIORITY_DSTNAT,
+    Addr, Chain, ChainType, CmpOp, DynsetOp, Element, Expr, Field, Hook, PRIORITY_DSTNAT,
     PRIORITY_SRCNAT, Rule, SetDef, Stmt, Value, Verdict,
 };
 use crate::names::{self, SetName, SharedChain, Target};
@@ -144,13 +144,22 @@ pub(crate) const STATIC_CHAINS: [&str; 9] = [
     names::REJECT_CHAIN,
 ];
 
-/// Every chain that is not shared: base chains, then static regular chains.
+/// Every chain that is not shared: base chains, static regular chains, then the dispatch
+/// chains ([`SetName::dispatch_chain`]).
 pub(crate) fn chains() -> Vec<Chain> {
     BASE_CHAINS
         .iter()
         .map(|(name, ty, hook, prio)| Chain::base(*name, *ty, *hook, *prio))
         .chain(STATIC_CHAINS.iter().map(|name| Chain::regular(*name)))
+        .chain(dispatch_chains().map(Chain::regular))
         .collect()
+}
+
+/// The dispatch chains, in declaration order.
+pub(crate) fn dispatch_chains() -> impl Iterator<Item = &'static str> {
+    SetName::DISPATCHING
+        .into_iter()
+        .filter_map(SetName::dispatch_chain)
 }
 
 /// `ip daddr . meta l4proto . th dport`: a frontend key.
@@ -179,24 +188,64 @@ fn lookup(key: Vec<Expr>, set: SetName, negate: bool) -> Stmt {
     }
 }
 
-/// `KEY map @map vmap @DISPATCH`: the per-service data map gives a dispatch id, its dispatch
-/// map ([`SetName::dispatch`]) the verdict.
-fn dispatch(key: Vec<Expr>, map: SetName) -> Stmt {
-    let vmap = map.dispatch().expect("a map of dispatch ids");
-    Stmt::MapVmap {
-        key,
-        map: map.as_str().into(),
-        vmap: vmap.as_str().into(),
+/// The dispatch chain of a per-service map of dispatch ids.
+fn dispatch_chain(map: SetName) -> &'static str {
+    map.dispatch_chain().expect("a map of dispatch ids")
+}
+
+/// `KEY map @MAP != 0x00000000 goto MAP-dispatch`: a frontend found in the per-service map
+/// goes to its dispatch chain (ids are never 0). One lookup for the traffic that is not ours,
+/// whatever the number of targets.
+fn to_dispatch(key: Vec<Expr>, map: SetName) -> Vec<Stmt> {
+    vec![
+        Stmt::MapCmp {
+            key,
+            map: map.as_str().into(),
+            op: CmpOp::Neq,
+            value: Value::Id(0),
+        },
+        goto(dispatch_chain(map)),
+    ]
+}
+
+/// The key a per-service map of dispatch ids is looked up with in its dispatch chain, and
+/// whether its rules need a protocol match (`ct original proto-dst` is typed by the protocol).
+fn dispatch_key(map: SetName) -> (Vec<Expr>, bool) {
+    match map {
+        SetName::ServiceIps | SetName::LocalEndpointIps | SetName::NoEndpointServices => {
+            (frontend_key(), false)
+        }
+        SetName::AffinityFrontends => (original_frontend(), true),
+        SetName::AffinityNodeports => (vec![Expr::L4Proto, Expr::CtOriginalProtoDst], true),
+        _ => (nodeport_key(), false),
     }
 }
 
-/// The element of `target` in its dispatch map ([`Target::dispatch`]): `id : verdict`.
-pub(crate) fn dispatch_element(target: Target) -> Element {
-    Element {
-        key: vec![Value::Id(target.id())],
-        data: Some(ElemData::Verdict(target.verdict())),
-        comment: None,
+/// The rules of the dispatch chain of `map` for `targets` (in the order given):
+/// `KEY map @MAP == ID VERDICT` per target, one per protocol for the affinity maps.
+pub(crate) fn dispatch_rules(map: SetName, targets: impl IntoIterator<Item = Target>) -> Vec<Rule> {
+    let (key, per_proto) = dispatch_key(map);
+    let mut rules = Vec::new();
+    for target in targets {
+        debug_assert!(target.maps().contains(&map), "{map} -> {target:?}");
+        let rule = |proto: Option<Protocol>| {
+            let mut stmts: Vec<Stmt> = proto.map(is_proto).into_iter().collect();
+            stmts.push(Stmt::MapCmp {
+                key: key.clone(),
+                map: map.as_str().into(),
+                op: CmpOp::Eq,
+                value: Value::Id(target.id()),
+            });
+            stmts.push(Stmt::Verdict(target.verdict()));
+            Rule::new(stmts)
+        };
+        if per_proto {
+            rules.extend(PROTOCOLS.into_iter().map(|p| rule(Some(p))));
+        } else {
+            rules.push(rule(None));
+        }
     }
+    rules
 }
 
 fn dnat(key: Vec<Expr>, map: SetName) -> Stmt {
@@ -303,12 +352,12 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
     }
     add(
         names::SERVICES,
-        vec![dispatch(frontend_key(), SetName::ServiceIps)],
+        to_dispatch(frontend_key(), SetName::ServiceIps),
     );
     let np = nodeport_match(fc);
     if let Some(m) = &np {
         let mut stmts = m.clone();
-        stmts.push(dispatch(nodeport_key(), SetName::ServiceNodeports));
+        stmts.extend(to_dispatch(nodeport_key(), SetName::ServiceNodeports));
         add(names::SERVICES, stmts);
     }
 
@@ -316,7 +365,7 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
     // original proto-dst` is typed by the protocol, hence one rule per protocol.
     for proto in PROTOCOLS {
         let mut stmts = vec![is_proto(proto)];
-        stmts.push(dispatch(original_frontend(), SetName::AffinityFrontends));
+        stmts.extend(to_dispatch(original_frontend(), SetName::AffinityFrontends));
         add(names::AFFINITY_CHECK, stmts);
     }
     if fc.nodeports != super::NodePorts::None {
@@ -329,7 +378,7 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
                     false,
                 ));
             }
-            stmts.push(dispatch(
+            stmts.extend(to_dispatch(
                 vec![Expr::L4Proto, Expr::CtOriginalProtoDst],
                 SetName::AffinityNodeports,
             ));
@@ -383,10 +432,10 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
     );
     add(
         names::SERVICE_ENDPOINTS_CHECK,
-        vec![dispatch(frontend_key(), SetName::NoEndpointServices)],
+        to_dispatch(frontend_key(), SetName::NoEndpointServices),
     );
     if let Some(mut stmts) = np {
-        stmts.push(dispatch(nodeport_key(), SetName::NoEndpointNodeports));
+        stmts.extend(to_dispatch(nodeport_key(), SetName::NoEndpointNodeports));
         add(names::NODEPORT_ENDPOINTS_CHECK, stmts);
     }
     add(
@@ -446,13 +495,6 @@ pub(crate) fn sets(fc: &FamilyConfig) -> Vec<(SetDef, Vec<Element>)> {
             },
             SetName::ClusterCidrs | SetName::ServiceCidrs => continue,
             SetName::ClusterIps => (SetDef::set(n, vec![a]), Vec::new()),
-            SetName::Dispatch | SetName::LocalDispatch | SetName::AffinityDispatch => {
-                (SetDef::vmap(n, vec![Field::Id]), Vec::new())
-            }
-            SetName::NoEndpointDispatch => (
-                SetDef::vmap(n, vec![Field::Id]),
-                Target::STATIC.into_iter().map(dispatch_element).collect(),
-            ),
             SetName::ServiceIps
             | SetName::LocalEndpointIps
             | SetName::NoEndpointServices
@@ -601,11 +643,11 @@ pub(crate) fn shared_rules(fc: &FamilyConfig, chain: SharedChain) -> Vec<Rule> {
         SharedChain::NodeportExternal(n) => masq_then(SharedChain::NodeportEndpoints(n)),
         SharedChain::EtpLocal(n) => short_circuit(
             SharedChain::Endpoints(n),
-            dispatch(frontend_key(), SetName::LocalEndpointIps),
+            goto(dispatch_chain(SetName::LocalEndpointIps)),
         ),
         SharedChain::NodeportEtpLocal(n) => short_circuit(
             SharedChain::NodeportEndpoints(n),
-            dispatch(nodeport_key(), SetName::LocalNodeports),
+            goto(dispatch_chain(SetName::LocalNodeports)),
         ),
     }
 }

@@ -4,23 +4,26 @@
 //! # Shape (see `backend-nft/README.md` for the full picture)
 //!
 //! One table per family. Service dispatch is a data-map lookup (`service-ips`,
-//! `service-nodeports`) giving a dispatch id, looked up in turn in the small verdict map
-//! `dispatch` (`KEY map @service-ips vmap @dispatch`), whose elements `goto` a few *shared*
-//! chains named after an endpoint count (`endpoints-3`), each a single `dnat ... numgen random
-//! mod 3 map @service-endpoints` over one shared data map keyed `frontend . proto . port .
-//! slot`. So a routine change (endpoint added, removed, service added) is a handful of element
-//! adds and deletes of plain data, which the kernel commits without re-validating the table; a
-//! new chain (and its `dispatch` element) is only needed the first time some frontend has a new
-//! endpoint count.
+//! `service-nodeports`) giving a dispatch id; a frontend found there goes to a small *dispatch
+//! chain* with one rule per target, `KEY map @service-ips == 0x01000003 goto endpoints-3`,
+//! which sends it to one of a few *shared* chains named after an endpoint count
+//! (`endpoints-3`), each a single `dnat ... numgen random mod 3 map @service-endpoints` over
+//! one shared data map keyed `frontend . proto . port . slot`. So a routine change (endpoint
+//! added, removed, service added) is a handful of element adds and deletes of plain data,
+//! which the kernel commits without re-validating the table; a new chain (and a rewrite of
+//! the small dispatch chain that names it) is only needed the first time some frontend has a
+//! new endpoint count.
 //!
 //! # Sync modes
 //!
 //! - [`SyncMode::Full`]: flush every chain and set (or, the first time or after a
 //!   configuration change, `delete table` and rebuild), then add every chain, set, rule and
-//!   element, in one transaction. The dynamic `affinity` map is kept. Shared chains no element needs any more are flushed by it and
-//!   deleted by the next transaction.
+//!   element, in one transaction. The dynamic `affinity` map is kept. Shared chains no element
+//!   needs any more are flushed by it (and dropped from the dispatch chains) and deleted by the
+//!   next transaction.
 //! - [`SyncMode::Partial`]: only the elements of the service ports the delta names, as
-//!   element deletes and adds against the shadow; new shared chains if needed. Falls back to a
+//!   element deletes and adds against the shadow; new shared chains if needed, with the
+//!   dispatch chains that name them rewritten. Falls back to a
 //!   full plan when nothing was programmed yet, the configuration changed, or the node changed
 //!   (topology may move every service).
 
@@ -225,17 +228,48 @@ fn add_shared_chains(tx: &mut Transaction, chains: &BTreeSet<(Family, SharedChai
     }
 }
 
-/// Adds the dispatch elements of `chains` (after the chains and the dispatch maps exist).
-fn add_dispatch_elements(tx: &mut Transaction, chains: &BTreeSet<(Family, SharedChain)>) {
-    for (f, c) in chains {
-        let target = Target::Chain(*c);
-        tx.push(
-            *f,
-            Op::AddElement {
-                set: target.dispatch().as_str().into(),
-                elem: base::dispatch_element(target),
-            },
-        );
+/// The targets the dispatch chain of `map` has a rule for, given the shared chains in place
+/// in `family` (from `chains`), in rule order: by dispatch id, so the most common targets
+/// (`endpoints-N` of cluster IPs, small `N`) come first.
+fn dispatch_targets(
+    map: SetName,
+    family: Family,
+    chains: &BTreeSet<(Family, SharedChain)>,
+) -> Vec<Target> {
+    if Target::STATIC[0].maps().contains(&map) {
+        return Target::STATIC.to_vec();
+    }
+    let mut targets: Vec<Target> = chains
+        .iter()
+        .filter(|(f, _)| *f == family)
+        .map(|(_, c)| Target::Chain(*c))
+        .filter(|t| t.maps().contains(&map))
+        .collect();
+    targets.sort_by_key(|t| t.id());
+    targets
+}
+
+/// Adds the rules of the dispatch chains of `maps` in `family` for the shared chains
+/// `chains` (after every chain they name exists).
+fn add_dispatch_rules(
+    tx: &mut Transaction,
+    family: Family,
+    maps: impl IntoIterator<Item = SetName>,
+    chains: &BTreeSet<(Family, SharedChain)>,
+) {
+    for map in maps {
+        let Some(chain) = map.dispatch_chain() else {
+            continue;
+        };
+        for rule in base::dispatch_rules(map, dispatch_targets(map, family, chains)) {
+            tx.push(
+                family,
+                Op::AddRule {
+                    chain: chain.into(),
+                    rule,
+                },
+            );
+        }
     }
 }
 
@@ -364,7 +398,6 @@ fn plan_full(state: &ProxyState, old: &Shadow, config: &Config) -> Plan {
                 );
             }
         }
-        add_dispatch_elements(&mut tx, &shared);
         for (chain, rule) in base::rules(fc) {
             tx.push(
                 f,
@@ -375,6 +408,7 @@ fn plan_full(state: &ProxyState, old: &Shadow, config: &Config) -> Plan {
             );
         }
         add_shared_rules(&mut tx, &fcs, &shared);
+        add_dispatch_rules(&mut tx, f, SetName::DISPATCHING, &shared);
     }
     for (key, owners) in &next.elements {
         if let Some(value) = effective(owners) {
@@ -449,7 +483,19 @@ fn plan_partial(state: &ProxyState, delta: &Delta, old: &Shadow, config: &Config
     }
     add_shared_chains(&mut tx, &new_chains);
     add_shared_rules(&mut tx, &fcs, &new_chains);
-    add_dispatch_elements(&mut tx, &new_chains);
+    // A new target: the dispatch chains that get a rule for it are rewritten whole (flush and
+    // add, in this transaction), in id order. Rare: only when a shared chain appears.
+    let after: BTreeSet<(Family, SharedChain)> = old.chains.union(&new_chains).copied().collect();
+    let rewrite: BTreeSet<(Family, SetName)> = new_chains
+        .iter()
+        .flat_map(|(f, c)| Target::Chain(*c).maps().iter().map(move |m| (*f, *m)))
+        .collect();
+    for (f, map) in rewrite {
+        if let Some(chain) = map.dispatch_chain() {
+            tx.push(f, Op::FlushChain(chain.into()));
+            add_dispatch_rules(&mut tx, f, [map], &after);
+        }
+    }
 
     let mut adds = Vec::new();
     for (key, (before, owners)) in &overlay {

@@ -10,7 +10,7 @@
 //! service has no endpoint at all, `drop` when only a `Local` policy leaves it without one.
 //!
 //! Every element is plain data: where a packet goes is a dispatch id ([`Target::id`]) that the
-//! `dispatch` verdict map turns into the verdict.
+//! map's dispatch chain ([`SetName::dispatch_chain`]) turns into the verdict.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -70,13 +70,10 @@ impl Builder<'_> {
         ));
     }
 
-    /// A dispatch element `key : id`: the packet goes to `target`, through `dispatch`.
+    /// A dispatch element `key : id`: the packet goes to `target`, through the dispatch chain
+    /// of `set`.
     fn to(&mut self, set: SetName, key: Vec<Value>, target: Target) {
-        debug_assert_eq!(
-            set.dispatch(),
-            Some(target.dispatch()),
-            "{set} -> {target:?}"
-        );
+        debug_assert!(target.maps().contains(&set), "{set} -> {target:?}");
         self.add(
             set,
             key,

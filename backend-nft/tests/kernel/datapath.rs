@@ -1,9 +1,13 @@
 //! Kernel tests of [`NftDatapath`]: real `proxy_core::ProxyState` values synced into a fresh
 //! network namespace each, observed with `nft` (list only) in that namespace.
 //!
+//! * `nft` lists every golden state as svcproxy programs it (`nft list ruleset`, `-j`, `list
+//!   tables`, `insert rule` into another table), chain for chain as `render` prints it, also
+//!   after a partial sync that adds shared chains and rewrites a dispatch chain;
 //! * what a full sync programs is what `render` promised for the same state: the rendered
-//!   ruleset is loaded with `nft -f` into a second namespace, and both tables are compared as
-//!   `nft -j` JSON, normalized (see [`normalize`] for the differences that are only cosmetic);
+//!   ruleset is loaded with `nft -f` into a second namespace, and both whole tables are
+//!   compared as `nft -j` JSON, normalized (see [`normalize`] and [`normalize_reference`] for
+//!   the differences that are only cosmetic or due to how nft parses the text);
 //! * a one-endpoint change is a partial sync of a few messages, as many at 100 as at 1000
 //!   services;
 //! * a full sync repairs a deleted or flushed table (also with a stale shared chain to delete);
@@ -11,11 +15,11 @@
 //! * a batch the kernel refuses (injected) changes nothing, byte for byte, and the next sync
 //!   (forced full) succeeds.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use backend_nft::datapath::{NftConfig, NftDatapath};
-use backend_nft::ir::{Ruleset, Stmt};
+use backend_nft::ir::Ruleset;
 use backend_nft::plan::{self, Config, NodePortAddresses};
 use backend_nft::render;
 use proxy_core::model::{
@@ -246,85 +250,16 @@ fn nft_json(ns: &Netns, args: &[&str]) -> Option<Json> {
     nft(ns, args).map(|b| serde_json::from_slice(&b).expect("nft prints JSON"))
 }
 
-/// The objects of kind `kind` of table `svcproxy` in an `nft -j` listing.
-fn ours<'a>(json: &'a Json, kind: &str) -> Vec<&'a Json> {
-    json["nftables"]
-        .as_array()
-        .expect("nftables array")
-        .iter()
-        .filter(|o| o.pointer(&format!("/{kind}/table")) == Some(&Json::from("svcproxy")))
-        .collect()
-}
-
-/// `ip svcproxy` (or `ip6`) as far as `nft` 1.0.6 can list it, or `None` if there is no table.
-///
-/// `nft` 1.0.6 aborts (`netlink_parse_concat_expr: Assertion 'consumed > 0' failed`) on a rule
-/// whose verdict-map key is a data-map lookup (`KEY map @m vmap @d`, svcproxy's dispatch), so a
-/// table holding one cannot be listed whole (`nft list table`, `list tables`, `list ruleset`
-/// all fetch its rules). This lists it piece by piece instead: every chain declaration (`list
-/// chains`), every set and map with its elements (`list set`/`list map`), and the rules of
-/// every chain `nft` can list (`list chain`); a chain it cannot list appears as
-/// `{"unlistable": NAME}`.
-///
-/// Returns the listing as `nft -j` would print the table (`{"nftables": [...]}`), and as text.
-fn listing(ns: &Netns, family: &str) -> Option<(Json, String)> {
-    // `list tables` fetches every rule too (and aborts): the table exists if it has chains.
-    let chains = nft_json(ns, &["-j", "list", "chains", family]).expect("nft list chains");
-    if ours(&chains, "chain").is_empty() {
-        return None;
-    }
-    let mut objects = Vec::new();
-    let mut text = String::new();
-    for kind in ["set", "map"] {
-        let all =
-            nft_json(ns, &["-j", "list", &format!("{kind}s"), family]).expect("nft list sets");
-        for s in ours(&all, kind) {
-            let name = s[kind]["name"].as_str().expect("a set name");
-            let args = ["list", kind, family, "svcproxy", name];
-            let one = nft_json(ns, &[&["-j"], &args[..]].concat()).expect("nft list set");
-            objects.extend(ours(&one, kind).into_iter().cloned());
-            let t = nft(ns, &args).expect("nft list set");
-            text.push_str(&String::from_utf8_lossy(&t));
-        }
-    }
-    for c in ours(&chains, "chain") {
-        let name = c["chain"]["name"].as_str().expect("a chain name");
-        let args = ["list", "chain", family, "svcproxy", name];
-        match nft_json(ns, &[&["-j"], &args[..]].concat()) {
-            Some(one) => {
-                objects.extend(ours(&one, "chain").into_iter().cloned());
-                objects.extend(ours(&one, "rule").into_iter().cloned());
-                let t = nft(ns, &args).expect("nft list chain");
-                text.push_str(&String::from_utf8_lossy(&t));
-            }
-            None => {
-                objects.push(c.clone());
-                objects.push(serde_json::json!({ "unlistable": name }));
-                text.push_str(&format!("# chain {name}: nft cannot list it\n"));
-            }
-        }
-    }
-    Some((serde_json::json!({ "nftables": objects }), text))
-}
-
+/// `nft -j list table FAMILY svcproxy` inside `ns`, or `None` if there is no such table.
 fn list_json(ns: &Netns, family: &str) -> Option<Json> {
-    listing(ns, family).map(|(json, _)| json)
+    nft_json(ns, &["-j", "list", "table", family, "svcproxy"])
 }
 
+/// `nft list table FAMILY svcproxy` inside `ns` (empty if there is no such table).
 fn list_text(ns: &Netns, family: &str) -> String {
-    listing(ns, family)
-        .map(|(_, text)| text)
+    nft(ns, &["list", "table", family, "svcproxy"])
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default()
-}
-
-/// The chains `nft` cannot list (see [`listing`]).
-fn unlistable(json: &Json) -> BTreeSet<String> {
-    json["nftables"]
-        .as_array()
-        .expect("nftables array")
-        .iter()
-        .filter_map(|o| o["unlistable"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// The objects of one table in `nft -j` output, normalized for comparison:
@@ -341,27 +276,52 @@ fn normalize(json: &Json) -> BTreeSet<String> {
     normalize_with(json, false)
 }
 
-/// [`normalize`], and for the reference table loaded from the rendered text: `nft` 1.0.6,
-/// parsing `dnat ip to ... th dport . numgen random mod N map @m`, adds a `meta l4proto tcp`
-/// dependency of its own and then prints `tcp dport` (the rendered text and our netlink
-/// rule have no protocol match, `nft list` prints our rule as `th dport`), so that
-/// dependency is dropped and `tcp dport` read as `th dport` on the reference side. The rules
-/// of the chains `nft` cannot list on our side (`unlistable`) are replaced by the same marker.
-fn normalize_reference(json: &Json, unlistable: &BTreeSet<String>) -> BTreeSet<String> {
-    let mut json = json.clone();
-    if let Some(objects) = json["nftables"].as_array_mut() {
-        objects.retain(|o| {
-            o.pointer("/rule/chain")
-                .and_then(Json::as_str)
-                .is_none_or(|c| !unlistable.contains(c))
-        });
-        objects.extend(
-            unlistable
-                .iter()
-                .map(|c| serde_json::json!({ "unlistable": c })),
-        );
+/// [`normalize`], for the reference table loaded from the rendered text:
+///
+/// * `nft` 1.0.6, parsing `dnat ip to ... th dport . numgen random mod N map @m`, adds a `meta
+///   l4proto tcp` dependency of its own and then prints `tcp dport` (the rendered text and our
+///   netlink rule have no protocol match, `nft list` prints our rule as `th dport`), so that
+///   dependency is dropped and `tcp dport` read as `th dport` on the reference side;
+/// * the dispatch comparisons were loaded as `ct mark set KEY map @m ct mark [!=] ID` (see
+///   `nft_compat`: nft cannot parse `KEY map @m [!=] ID`); they are turned back into the
+///   comparison nft lists for ours, a map lookup compared with the id, which nft 1.0.6 prints
+///   `"0x1000003 [invalid type]"` (it does not give the comparison the map's data type).
+fn normalize_reference(json: &Json) -> BTreeSet<String> {
+    normalize_with(json, true)
+}
+
+/// The dispatch comparison `ct mark set KEY map @m` + `ct mark [!=] ID` (as the reference loads
+/// it) as nft lists ours: `KEY map @m [!=] ID` with an untyped id.
+fn unspell_dispatch(exprs: &mut Vec<Json>) {
+    let ct_mark = serde_json::json!({"ct": {"key": "mark"}});
+    let mut i = 0;
+    while i + 1 < exprs.len() {
+        let map = exprs[i]
+            .pointer("/mangle")
+            .filter(|m| m["key"] == ct_mark)
+            .and_then(|m| m.pointer("/value/map"))
+            .cloned();
+        let cmp = exprs[i + 1]
+            .pointer("/match")
+            .filter(|m| m["left"] == ct_mark)
+            .cloned();
+        if let (Some(map), Some(cmp)) = (map, cmp) {
+            let id = match &cmp["right"] {
+                Json::Number(n) => n.as_u64().expect("an id"),
+                Json::String(s) => {
+                    u64::from_str_radix(s.trim_start_matches("0x"), 16).expect("a hex id")
+                }
+                other => panic!("unexpected ct mark value {other}"),
+            };
+            exprs[i] = serde_json::json!({"match": {
+                "op": cmp["op"],
+                "left": {"map": map},
+                "right": format!("{id:#x} [invalid type]"),
+            }});
+            exprs.remove(i + 1);
+        }
+        i += 1;
     }
-    normalize_with(&json, true)
 }
 
 fn normalize_with(json: &Json, reference: bool) -> BTreeSet<String> {
@@ -389,6 +349,7 @@ fn normalize_with(json: &Json, reference: bool) -> BTreeSet<String> {
             }
         }
         if reference && let Some(Json::Array(exprs)) = obj.pointer_mut("/rule/expr") {
+            unspell_dispatch(exprs);
             let dnat_map = exprs.iter().any(|e| e.pointer("/dnat/addr/map").is_some());
             if dnat_map {
                 exprs.retain(|e| {
@@ -473,33 +434,10 @@ fn full_sync_programs_what_render_promised() {
     assert!(get("cluster-cidrs", "10.244.200.1"));
     assert!(!get("cluster-cidrs", "10.245.0.1"));
 
-    // The chains holding a dispatch rule (`KEY map @m vmap @d`), which nft 1.0.6 cannot list.
-    let ruleset = Ruleset::from_transaction(&tx).expect("the plan applies");
     for family in ["ip", "ip6"] {
-        let ours_json = list_json(&ns, family).expect("our table exists");
-        let dispatching: BTreeSet<String> = ruleset
-            .tables
-            .iter()
-            .filter(|(t, _)| t.family.as_str() == family)
-            .flat_map(|(_, t)| &t.chains)
-            .filter(|c| {
-                c.rules
-                    .iter()
-                    .flat_map(|r| &r.stmts)
-                    .any(|s| matches!(s, Stmt::MapVmap { .. }))
-            })
-            .map(|c| c.chain.name.clone())
-            .collect();
-        assert_eq!(
-            unlistable(&ours_json),
-            dispatching,
-            "{family}: nft lists every chain but those with a dispatch rule"
-        );
-        let ours = normalize(&ours_json);
-        let theirs = normalize_reference(
-            &list_json(&reference, family).expect("the reference table exists"),
-            &dispatching,
-        );
+        let ours = normalize(&list_json(&ns, family).expect("our table exists"));
+        let theirs =
+            normalize_reference(&list_json(&reference, family).expect("the reference exists"));
         let missing: Vec<_> = theirs.difference(&ours).collect();
         let extra: Vec<_> = ours.difference(&theirs).collect();
         assert!(
@@ -508,6 +446,238 @@ fn full_sync_programs_what_render_promised() {
             list_text(&ns, family)
         );
     }
+}
+
+/// The `chain NAME { ... }` blocks of `nft list` output (or of [`render::ruleset`]), by table
+/// header and chain name, each as its lines. nft 1.0.6 prints a dispatch id compared with a map
+/// lookup untyped (`0x1000003 [invalid type]`); it is read as the id render prints
+/// (`0x01000003`).
+fn chain_blocks(text: &str) -> BTreeMap<(String, String), Vec<String>> {
+    let mut out = BTreeMap::new();
+    let mut table = String::new();
+    let mut chain: Option<(String, Vec<String>)> = None;
+    for line in text.lines() {
+        if line.starts_with("table ") {
+            table = line.to_owned();
+        } else if let Some(name) = line
+            .strip_prefix("\tchain ")
+            .and_then(|l| l.strip_suffix(" {"))
+        {
+            chain = Some((name.to_owned(), Vec::new()));
+        } else if line == "\t}" {
+            if let Some((name, lines)) = chain.take() {
+                out.insert((table.clone(), name), lines);
+            }
+        } else if let Some((_, lines)) = chain.as_mut() {
+            lines.push(typed_ids(line));
+        }
+    }
+    out
+}
+
+/// `line` with every `0xN [invalid type]` spelled `0x%08x`.
+fn typed_ids(line: &str) -> String {
+    const UNTYPED: &str = " [invalid type]";
+    let mut out = line.to_owned();
+    while let Some(end) = out.find(UNTYPED) {
+        let start = out[..end].rfind("0x").expect("an untyped hex value");
+        let id = u32::from_str_radix(&out[start + 2..end], 16).expect("a hex id");
+        out.replace_range(start..end + UNTYPED.len(), &format!("{id:#010x}"));
+    }
+    out
+}
+
+/// Whether `chain` is an affinity recording chain (`affinity-T`, `nodeport-affinity-T`).
+fn is_affinity_record(chain: &str) -> bool {
+    let t = chain
+        .strip_prefix("nodeport-affinity-")
+        .or_else(|| chain.strip_prefix("affinity-"));
+    t.is_some_and(|t| t.parse::<u32>().is_ok())
+}
+
+/// A rendered rule of an affinity recording chain as nft prints it: nft folds the rule's
+/// `meta l4proto P` into the `th dport` it guards (`P dport`), and prints a timeout in units
+/// (`10800s` as `3h`). Only the spelling differs.
+fn affinity_as_nft_lists(line: &str) -> String {
+    let mut out = line.to_owned();
+    for proto in ["tcp", "udp", "sctp"] {
+        let guard = format!("\t\tmeta l4proto {proto} ");
+        if let Some(rest) = out.strip_prefix(&guard) {
+            out = format!(
+                "\t\t{}",
+                rest.replace("th dport", &format!("{proto} dport"))
+            );
+        }
+    }
+    if let Some(start) = out.find("timeout ") {
+        let num = start + "timeout ".len();
+        let end = num + out[num..].find('s').expect("a timeout in seconds");
+        let secs: u64 = out[num..end].parse().expect("seconds");
+        let mut units = String::new();
+        for (n, unit) in [
+            (secs / 86_400, "d"),
+            (secs % 86_400 / 3_600, "h"),
+            (secs % 3_600 / 60, "m"),
+            (secs % 60, "s"),
+        ] {
+            if n > 0 {
+                units.push_str(&format!("{n}{unit}"));
+            }
+        }
+        out.replace_range(num..=end, &units);
+    }
+    out
+}
+
+/// `nft ARGS` in `ns` must succeed; returns stdout.
+fn nft_ok(ns: &Netns, args: &[&str]) -> String {
+    let out = ns.output("nft", args).expect("run nft");
+    assert!(
+        out.status.success(),
+        "nft {} failed ({}): {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What operators and host firewalls do with `nft` works on every golden state as svcproxy
+/// programs it over netlink: `nft list ruleset` (text and JSON), `nft list tables`, and `nft
+/// insert rule` into another table's chain (which fetches every rule of the ruleset first) —
+/// nft 1.0.6 aborted on all of them with the former `KEY map @m vmap @d` dispatch. And nft
+/// lists every chain exactly as `render` prints it (ids aside, see [`chain_blocks`]).
+#[test]
+fn nft_lists_every_golden_state() {
+    let Some(ns) = netns("nft_lists_every_golden_state") else {
+        return;
+    };
+    ns.sh("nft add table ip foreign && nft add chain ip foreign input '{ type filter hook input priority 0; policy accept; }' && nft add rule ip foreign input tcp dport 22 accept")
+        .expect("a foreign table");
+    for (case, state, config) in crate::scenarios::cases() {
+        let mut dp = datapath(&ns, config.clone());
+        sync(&mut dp, &state, &Delta::default(), SyncMode::Full)
+            .unwrap_or_else(|e| panic!("{case}: full sync: {e}"));
+        let text = nft_ok(&ns, &["list", "ruleset"]);
+        let json: Json = serde_json::from_str(&nft_ok(&ns, &["-j", "list", "ruleset"]))
+            .unwrap_or_else(|e| panic!("{case}: nft -j prints JSON: {e}"));
+        assert!(
+            json["nftables"].as_array().is_some_and(|a| a.len() > 10),
+            "{case}: {json}"
+        );
+        let tables = nft_ok(&ns, &["list", "tables"]);
+        assert!(tables.contains("table ip svcproxy"), "{case}: {tables}");
+        nft_ok(
+            &ns,
+            &[
+                "insert", "rule", "ip", "foreign", "input", "index", "0", "tcp", "dport", "22",
+                "accept",
+            ],
+        );
+        if case == "etp_local" {
+            let start = text.find("\tchain services {").expect("services");
+            println!("{case}: nft list ruleset (excerpt):\n{}", &text[start..]);
+        }
+
+        assert_lists_as_rendered(case, &text, &state, &config);
+    }
+}
+
+/// Asserts that `listing` (`nft list ruleset`) holds, chain for chain and rule for rule, the
+/// chains of our tables that a fresh full sync of `state` renders.
+fn assert_lists_as_rendered(context: &str, listing: &str, state: &ProxyState, config: &Config) {
+    let rendered = render::ruleset(
+        &Ruleset::from_transaction(&plan::full_transaction(state, config))
+            .expect("the plan applies"),
+    );
+    let want = chain_blocks(&rendered);
+    let got: BTreeMap<_, _> = chain_blocks(listing)
+        .into_iter()
+        .filter(|((table, _), _)| table.contains(" svcproxy "))
+        .collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{context}: the chains nft lists"
+    );
+    for ((table, chain), lines) in &want {
+        let lines: Vec<String> = if is_affinity_record(chain) {
+            lines.iter().map(|l| affinity_as_nft_lists(l)).collect()
+        } else {
+            lines.clone()
+        };
+        assert_eq!(
+            got[&(table.clone(), chain.clone())],
+            lines,
+            "{context}: {table} {chain} as nft lists it (left) and as render prints it (right)"
+        );
+    }
+}
+
+/// A partial sync that needs new shared chains adds them and rewrites the dispatch chains
+/// naming them (in id order) in the same transaction; the result is what a full sync
+/// programs. Removing and re-adding the same service afterwards is data only.
+#[test]
+fn partial_sync_adding_a_shared_chain_rewrites_its_dispatch_chain() {
+    let Some(ns) = netns("partial_sync_adding_a_shared_chain_rewrites_its_dispatch_chain") else {
+        return;
+    };
+    let mut dp = datapath(&ns, config());
+    let rich = rich_state();
+    sync(&mut dp, &rich, &Delta::default(), SyncMode::Full).expect("full sync");
+    // Five endpoints: no service had five, so endpoints-5 and external-5 are new.
+    let with_five = State(rich.clone())
+        .service("five", Protocol::Tcp, "10.96.0.60", 80, |s| {
+            s.external_ips = vec![ip("192.168.60.60")];
+        })
+        .endpoints(
+            "five",
+            Protocol::Tcp,
+            &[
+                ("10.244.1.20", 8080, false),
+                ("10.244.1.21", 8080, false),
+                ("10.244.1.22", 8080, false),
+                ("10.244.1.23", 8080, false),
+                ("10.244.1.24", 8080, false),
+            ],
+        )
+        .0;
+    let five = port_name("five", Protocol::Tcp);
+    let delta = Delta {
+        changed: [five.clone()].into(),
+        ..Delta::default()
+    };
+    let first = sync(&mut dp, &with_five, &delta, SyncMode::Partial).expect("partial sync");
+    let text = nft_ok(&ns, &["list", "ruleset"]);
+    assert_lists_as_rendered("after the partial sync", &text, &with_five, &config());
+    let dispatch = &chain_blocks(&text)[&(
+        "table ip svcproxy {".to_owned(),
+        "service-ips-dispatch".to_owned(),
+    )];
+    assert!(
+        dispatch
+            .iter()
+            .any(|l| l.contains("0x01000005 goto endpoints-5"))
+            && dispatch
+                .iter()
+                .any(|l| l.contains("0x02000005 goto external-5")),
+        "{dispatch:#?}"
+    );
+
+    let gone = sync(&mut dp, &rich, &delta, SyncMode::Partial).expect("remove it");
+    let again = sync(&mut dp, &with_five, &delta, SyncMode::Partial).expect("add it again");
+    println!("new shared chains: {first:?}\nremoved: {gone:?}\nadded again: {again:?}");
+    assert!(
+        again.messages < first.messages && again.bytes < first.bytes,
+        "element messages only the second time: {first:?} vs {again:?}"
+    );
+    let text = nft_ok(&ns, &["list", "ruleset"]);
+    assert_lists_as_rendered(
+        "after removing and adding again",
+        &text,
+        &with_five,
+        &config(),
+    );
 }
 
 #[test]

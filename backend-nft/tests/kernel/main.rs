@@ -5,6 +5,9 @@
 
 #[path = "../common/nft_compat.rs"]
 mod nft_compat;
+#[path = "../common/scenarios.rs"]
+#[allow(dead_code)]
+mod scenarios;
 
 mod datapath;
 mod netlink;
