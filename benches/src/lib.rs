@@ -45,6 +45,8 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod iptables_rig;
+pub mod iptables_summary;
 pub mod kube_proxy;
 pub mod rig;
 pub mod summary;
