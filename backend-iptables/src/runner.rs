@@ -360,48 +360,117 @@ impl Cleaned {
 /// chain of ours. `None` if there is nothing of ours. Other chains and their other rules are
 /// not touched.
 pub fn cleanup_input(save: &str, is_ours: &dyn Fn(&str) -> bool) -> Option<(String, Cleaned)> {
+    let (tables, cleaned) = ours_per_table(save, is_ours)?;
     let mut out = String::new();
+    for t in &tables {
+        out.push_str(&t.section(&t.deletes, &t.ours, &t.ours));
+    }
+    Some((out, cleaned))
+}
+
+/// The same removal as [`cleanup_input`], cut into restores of at most `chunk` chains each
+/// (`iptables-nft-restore` is quadratic in the size of one input): first the foreign jumps,
+/// then the flushes, then the deletions, so every restore is valid on its own. Not atomic.
+pub fn cleanup_inputs(
+    save: &str,
+    is_ours: &dyn Fn(&str) -> bool,
+    chunk: usize,
+) -> Option<(Vec<String>, Cleaned)> {
+    let (tables, cleaned) = ours_per_table(save, is_ours)?;
+    let chunk = chunk.max(1);
+    let mut docs = Vec::new();
+    let jumps: String = tables
+        .iter()
+        .map(|t| t.section(&t.deletes, &[], &[]))
+        .collect();
+    if !jumps.is_empty() {
+        docs.push(jumps);
+    }
+    for flush in [true, false] {
+        for t in &tables {
+            for part in t.ours.chunks(chunk) {
+                let (declared, deleted) = if flush {
+                    (part, &[][..])
+                } else {
+                    (&[][..], part)
+                };
+                docs.push(t.section(&[], declared, deleted));
+            }
+        }
+    }
+    Some((docs, cleaned))
+}
+
+/// One table's chains of ours and the foreign rules jumping to them, from a save output.
+struct OursInTable<'a> {
+    name: &'a str,
+    ours: Vec<&'a str>,
+    deletes: Vec<String>,
+}
+
+impl OursInTable<'_> {
+    /// A restore section: `-D` lines, declarations (flushes) and `-X` lines; empty if none.
+    fn section(&self, deletes: &[String], declared: &[&str], deleted: &[&str]) -> String {
+        if deletes.is_empty() && declared.is_empty() && deleted.is_empty() {
+            return String::new();
+        }
+        let mut out = format!("*{}\n", self.name);
+        for d in deletes {
+            out.push_str(d);
+            out.push('\n');
+        }
+        for chain in declared {
+            out.push_str(&format!(":{chain} - [0:0]\n"));
+        }
+        for chain in deleted {
+            out.push_str(&format!("-X {chain}\n"));
+        }
+        out.push_str("COMMIT\n");
+        out
+    }
+}
+
+/// Our chains and the foreign jumps to them, per table that has any; `None` if none has.
+fn ours_per_table<'a>(
+    save: &'a str,
+    is_ours: &dyn Fn(&str) -> bool,
+) -> Option<(Vec<OursInTable<'a>>, Cleaned)> {
+    let mut tables = Vec::new();
     let mut cleaned = Cleaned::default();
-    let mut table: Option<&str> = None;
-    let mut ours: Vec<&str> = Vec::new();
-    let mut deletes: Vec<String> = Vec::new();
+    let mut current: Option<OursInTable<'a>> = None;
     for line in save.lines() {
         if let Some(name) = line.strip_prefix('*') {
-            table = Some(name.trim());
-            ours.clear();
-            deletes.clear();
+            current = Some(OursInTable {
+                name: name.trim(),
+                ours: Vec::new(),
+                deletes: Vec::new(),
+            });
         } else if let Some(decl) = line.strip_prefix(':') {
             let name = decl.split_whitespace().next().unwrap_or_default();
-            if is_ours(name) {
-                ours.push(name);
+            if let Some(t) = current.as_mut()
+                && is_ours(name)
+            {
+                t.ours.push(name);
             }
         } else if let Some(rule) = line.strip_prefix("-A ") {
             let (chain, spec) = rule.split_once(' ').unwrap_or((rule, ""));
             let target = rule_target(spec);
-            if !is_ours(chain) && target.as_deref().is_some_and(is_ours) {
-                deletes.push(format!("-D {chain} {spec}"));
+            if let Some(t) = current.as_mut()
+                && !is_ours(chain)
+                && target.as_deref().is_some_and(is_ours)
+            {
+                t.deletes.push(format!("-D {chain} {spec}"));
             }
         } else if line.trim() == "COMMIT"
-            && let Some(name) = table.take()
-            && (!ours.is_empty() || !deletes.is_empty())
+            && let Some(t) = current.take()
+            && (!t.ours.is_empty() || !t.deletes.is_empty())
         {
-            out.push_str(&format!("*{name}\n"));
-            for d in &deletes {
-                out.push_str(d);
-                out.push('\n');
-            }
-            for chain in &ours {
-                out.push_str(&format!(":{chain} - [0:0]\n"));
-            }
-            for chain in &ours {
-                out.push_str(&format!("-X {chain}\n"));
-            }
-            out.push_str("COMMIT\n");
-            cleaned.chains += ours.len();
-            cleaned.jumps += deletes.len();
+            cleaned.chains += t.ours.len();
+            cleaned.jumps += t.deletes.len();
+            tables.push(t);
         }
     }
-    (!cleaned.is_empty()).then_some((out, cleaned))
+    (!cleaned.is_empty()).then_some((tables, cleaned))
 }
 
 /// The `-j`/`-g` target of a rule spec as `iptables-save` prints it (quoted arguments are
@@ -447,21 +516,26 @@ pub fn split_words(spec: &str) -> Vec<String> {
     words
 }
 
-/// Removes every chain of ours (and every rule jumping to one) from every table of `family`;
-/// one restore, so each table changes in one transaction. Idempotent.
+/// Removes every chain of ours (and every rule jumping to one) from every table of `family`:
+/// one restore (each table changes in one transaction), or for `iptables-nft` restores of at
+/// most [`crate::plan::NFT_CHUNK_CHAINS`] chains each. Idempotent.
 pub fn cleanup(
     runner: &mut dyn RestoreRunner,
     family: IpFamily,
     is_ours: &dyn Fn(&str) -> bool,
 ) -> Result<Cleaned> {
     let save = runner.save(family, None)?;
-    match cleanup_input(&save, is_ours) {
-        Some((input, cleaned)) => {
-            runner.restore(family, &input)?;
-            Ok(cleaned)
-        }
-        None => Ok(Cleaned::default()),
+    let inputs = match crate::datapath::chunk_chains_for(runner.variant()) {
+        Some(chunk) => cleanup_inputs(&save, is_ours, chunk),
+        None => cleanup_input(&save, is_ours).map(|(input, cleaned)| (vec![input], cleaned)),
+    };
+    let Some((inputs, cleaned)) = inputs else {
+        return Ok(Cleaned::default());
+    };
+    for input in &inputs {
+        runner.restore(family, input)?;
     }
+    Ok(cleaned)
 }
 
 #[cfg(test)]
@@ -520,6 +594,27 @@ COMMIT
             cleanup_input("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", &ours),
             None
         );
+    }
+
+    #[test]
+    fn chunked_cleanup_removes_jumps_then_flushes_then_deletes() {
+        let (docs, cleaned) = cleanup_inputs(SAVE, &ours, 1).expect("something to clean");
+        assert_eq!(
+            docs,
+            vec![
+                "*nat\n\
+                 -D PREROUTING -m comment --comment \"svcproxy services\" -j SVCPROXY-SERVICES\n\
+                 -D FOREIGN -g SVCPROXY-SVC-ABC\n\
+                 COMMIT\n",
+                "*nat\n:SVCPROXY-SERVICES - [0:0]\nCOMMIT\n",
+                "*nat\n:SVCPROXY-SVC-ABC - [0:0]\nCOMMIT\n",
+                "*nat\n-X SVCPROXY-SERVICES\nCOMMIT\n",
+                "*nat\n-X SVCPROXY-SVC-ABC\nCOMMIT\n",
+            ]
+        );
+        assert_eq!(cleaned.chains, 2);
+        let (one, _) = cleanup_inputs(SAVE, &ours, 500).expect("something to clean");
+        assert_eq!(one.len(), 3, "jumps, flushes, deletions");
     }
 
     #[test]
