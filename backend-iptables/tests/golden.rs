@@ -25,16 +25,11 @@ use backend_iptables::names::{self, Kind};
 use backend_iptables::plan::{self, Config, NodePortAddresses, Plan, Shadow};
 use backend_iptables::restore::Table;
 use proxy_core::model::{
-    Endpoint, IpFamily, NodeInfo, Protocol, ServicePort, ServicePortName, SessionAffinity,
-    SourceRanges, TrafficPolicy,
+    Endpoint, IpFamily, Protocol, ServicePort, ServicePortName, SessionAffinity, SourceRanges,
+    TrafficPolicy,
 };
 use proxy_core::{Delta, ProxyState, SyncMode};
-
-const NODE: &str = "node-a";
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("an IP address")
-}
+use testkit::scenarios::{Scenario, Setting, ip, port_name, web3};
 
 fn config() -> Config {
     Config {
@@ -55,310 +50,29 @@ fn dual_stack_config() -> Config {
     c
 }
 
-fn port_name(name: &str, proto: Protocol) -> ServicePortName {
-    ServicePortName::new("default", name, "p", proto)
-}
-
-/// Builds a state: services with their endpoints.
-struct Scenario {
-    state: ProxyState,
-}
-
-impl Scenario {
-    fn new() -> Self {
-        let mut node = NodeInfo::new(NODE);
-        node.ips = vec![ip("192.168.50.1")];
-        Scenario {
-            state: ProxyState {
-                node,
-                ..ProxyState::default()
-            },
-        }
-    }
-
-    /// A service port `default/<name>:p/<proto>` at `cluster_ip:port`, changed by `f`.
-    fn service(
-        mut self,
-        name: &str,
-        proto: Protocol,
-        cluster_ip: &str,
-        port: u16,
-        f: impl FnOnce(&mut ServicePort),
-    ) -> Self {
-        let n = port_name(name, proto);
-        let mut svc = ServicePort::new(n.clone(), ip(cluster_ip), port);
-        f(&mut svc);
-        self.state.services.insert(n, svc);
-        self
-    }
-
-    /// Endpoints of `default/<name>:p/<proto>`: `(ip, port, local)`, each changed by `f`.
-    fn endpoints(
-        mut self,
-        name: &str,
-        proto: Protocol,
-        eps: &[(&str, u16, bool)],
-        f: impl Fn(&mut Endpoint),
-    ) -> Self {
-        let mut list: Vec<Endpoint> = eps
-            .iter()
-            .map(|(addr, port, local)| {
-                let mut e = Endpoint::new(ip(addr), *port);
-                e.is_local = *local;
-                if *local {
-                    e.node_name = Some(NODE.into());
-                }
-                f(&mut e);
-                e
-            })
-            .collect();
-        list.sort();
-        self.state.endpoints.insert(port_name(name, proto), list);
-        self
+/// The configuration of a scenario's setting.
+fn config_for(setting: Setting) -> Config {
+    match setting {
+        Setting::SingleStack => config(),
+        Setting::DualStack => dual_stack_config(),
+        Setting::NodePortsOnAllAddresses => Config {
+            nodeport_addresses: NodePortAddresses::Cidrs(vec!["0.0.0.0/0".parse().expect("cidr")]),
+            ..config()
+        },
+        Setting::MasqueradeAll => Config {
+            masquerade_all: true,
+            ..config()
+        },
     }
 }
 
-fn web3() -> Scenario {
-    Scenario::new()
-        .service("web", Protocol::Tcp, "10.96.0.10", 80, |_| {})
-        .endpoints(
-            "web",
-            Protocol::Tcp,
-            &[
-                ("10.244.0.2", 8080, false),
-                ("10.244.0.3", 8080, false),
-                ("10.244.0.4", 8080, false),
-            ],
-            |_| {},
-        )
-}
-
-/// Every golden case: name, state, configuration (the same as backend-nft's).
+/// Every golden case (testkit's scenarios, the same as backend-nft's): name, state,
+/// configuration.
 fn cases() -> Vec<(&'static str, ProxyState, Config)> {
-    let local = |_: &mut Endpoint| {};
-    vec![
-        ("base", Scenario::new().state, config()),
-        (
-            "clusterip_one_endpoint",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |_| {})
-                .endpoints("web", Protocol::Tcp, &[("10.244.0.2", 8080, false)], local)
-                .state,
-            config(),
-        ),
-        ("clusterip_three_endpoints", web3().state, config()),
-        (
-            "clusterip_no_endpoints",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |_| {})
-                .state,
-            config(),
-        ),
-        (
-            "udp",
-            Scenario::new()
-                .service("dns", Protocol::Udp, "10.96.0.53", 53, |_| {})
-                .endpoints(
-                    "dns",
-                    Protocol::Udp,
-                    &[("10.244.0.2", 5353, false), ("10.244.0.3", 5353, false)],
-                    local,
-                )
-                .state,
-            config(),
-        ),
-        (
-            "sctp",
-            Scenario::new()
-                .service("sig", Protocol::Sctp, "10.96.0.20", 3868, |_| {})
-                .endpoints("sig", Protocol::Sctp, &[("10.244.0.2", 3868, false)], local)
-                .state,
-            config(),
-        ),
-        (
-            "dual_stack",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.cluster_ips.push(ip("fd00:96::10"));
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[
-                        ("10.244.0.2", 8080, false),
-                        ("10.244.0.3", 8080, false),
-                        ("fd00:244::2", 8080, false),
-                        ("fd00:244::3", 8080, false),
-                    ],
-                    local,
-                )
-                .state,
-            dual_stack_config(),
-        ),
-        (
-            "nodeport",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                })
-                .state,
-            config(),
-        ),
-        (
-            "nodeport_all_addresses",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                })
-                .state,
-            Config {
-                nodeport_addresses: NodePortAddresses::Cidrs(vec![
-                    "0.0.0.0/0".parse().expect("cidr"),
-                ]),
-                ..config()
-            },
-        ),
-        (
-            "external_ips",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.external_ips = vec![ip("192.168.60.10"), ip("192.168.60.11")];
-                })
-                .state,
-            config(),
-        ),
-        (
-            "masquerade_all",
-            web3().state,
-            Config {
-                masquerade_all: true,
-                ..config()
-            },
-        ),
-        (
-            "load_balancer_source_ranges",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                    s.load_balancer_ips = vec![ip("203.0.113.10")];
-                    s.source_ranges = SourceRanges::Only(vec![
-                        "198.51.100.0/24".parse().expect("cidr"),
-                        "192.168.50.0/24".parse().expect("cidr"),
-                    ]);
-                })
-                .state,
-            config(),
-        ),
-        (
-            "etp_local",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                    s.load_balancer_ips = vec![ip("203.0.113.10")];
-                    s.external_traffic_policy = TrafficPolicy::Local;
-                    s.health_check_node_port = Some(32000);
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[
-                        ("10.244.0.2", 8080, true),
-                        ("10.244.1.3", 8080, false),
-                        ("10.244.1.4", 8080, false),
-                    ],
-                    local,
-                )
-                .state,
-            config(),
-        ),
-        (
-            "etp_local_no_local_endpoints",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                    s.external_traffic_policy = TrafficPolicy::Local;
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[("10.244.1.3", 8080, false), ("10.244.1.4", 8080, false)],
-                    local,
-                )
-                .state,
-            config(),
-        ),
-        (
-            "itp_local",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.internal_traffic_policy = TrafficPolicy::Local;
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[("10.244.0.2", 8080, true), ("10.244.1.3", 8080, false)],
-                    local,
-                )
-                .service("api", Protocol::Tcp, "10.96.0.11", 443, |s| {
-                    s.internal_traffic_policy = TrafficPolicy::Local;
-                })
-                .endpoints("api", Protocol::Tcp, &[("10.244.1.5", 8443, false)], local)
-                .state,
-            config(),
-        ),
-        (
-            "affinity",
-            web3()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.node_port = Some(30080);
-                    s.session_affinity = Some(SessionAffinity {
-                        timeout_seconds: 10_800,
-                    });
-                })
-                .state,
-            config(),
-        ),
-        (
-            "affinity_dual_stack",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
-                    s.cluster_ips.push(ip("fd00:96::10"));
-                    s.session_affinity = Some(SessionAffinity {
-                        timeout_seconds: 60,
-                    });
-                })
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[("10.244.0.2", 8080, false), ("fd00:244::2", 8080, false)],
-                    local,
-                )
-                .state,
-            dual_stack_config(),
-        ),
-        (
-            "terminating_fallback",
-            Scenario::new()
-                .service("web", Protocol::Tcp, "10.96.0.10", 80, |_| {})
-                .endpoints(
-                    "web",
-                    Protocol::Tcp,
-                    &[
-                        ("10.244.0.2", 8080, false),
-                        ("10.244.0.3", 8080, false),
-                        ("10.244.0.4", 8080, false),
-                    ],
-                    |e| {
-                        // .2 is gone (neither ready nor serving); .3 and .4 terminate but serve.
-                        e.ready = false;
-                        e.terminating = true;
-                        e.serving = e.ip != ip("10.244.0.2");
-                    },
-                )
-                .state,
-            config(),
-        ),
-    ]
+    testkit::scenarios::cases()
+        .into_iter()
+        .map(|(name, state, setting)| (name, state, config_for(setting)))
+        .collect()
 }
 
 fn tool(family: IpFamily) -> &'static str {

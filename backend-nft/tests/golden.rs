@@ -26,7 +26,8 @@ use proxy_core::model::{
     Endpoint, Protocol, ServicePort, ServicePortName, SessionAffinity, SourceRanges, TrafficPolicy,
 };
 use proxy_core::{Delta, ProxyState, SyncMode};
-use scenarios::{Scenario, cases, config, ip, port_name, web3};
+use scenarios::{cases, config};
+use testkit::scenarios::{Scenario, ip, port_name, web3};
 
 /// The ruleset a full sync of `state` builds in an empty kernel, rendered.
 fn full_ruleset(state: &ProxyState, config: &Config) -> (Transaction, String) {

@@ -57,6 +57,7 @@ pub mod error;
 pub mod netns;
 pub mod plan;
 pub mod sandbox;
+pub mod scenarios;
 pub mod server;
 
 pub use error::{Error, Result};
