@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use backend_iptables::Variant;
@@ -29,6 +29,7 @@ use proxy_core::model::{
     TrafficPolicy,
 };
 use proxy_core::{Delta, ProxyState, SyncMode};
+use testkit::golden::diff;
 use testkit::scenarios::{Scenario, Setting, ip, port_name, web3};
 
 fn config() -> Config {
@@ -116,57 +117,10 @@ fn render(plan: &Plan) -> String {
     out
 }
 
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
 /// Compares `actual` with `tests/golden/<case>.rules`; `UPDATE_GOLDEN=1` rewrites it.
 fn assert_golden(case: &str, actual: &str) {
-    let path = golden_dir().join(format!("{case}.rules"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::create_dir_all(golden_dir()).expect("golden dir");
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
-    if expected != actual {
-        panic!(
-            "{case}: planned rules differ from {} (- expected, + actual; UPDATE_GOLDEN=1 rewrites):\n{}",
-            path.display(),
-            diff(&expected, actual)
-        );
-    }
-}
-
-/// A minimal line diff (longest common subsequence), enough to read a golden mismatch.
-fn diff(expected: &str, actual: &str) -> String {
-    let a: Vec<&str> = expected.lines().collect();
-    let b: Vec<&str> = actual.lines().collect();
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, String::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!("+ {}\n", b[j]));
-            j += 1;
-        } else {
-            out.push_str(&format!("- {}\n", a[i]));
-            i += 1;
-        }
-    }
-    out
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{case}.rules"));
+    testkit::golden::assert_golden(&path, case, actual);
 }
 
 #[test]

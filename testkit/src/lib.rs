@@ -54,6 +54,7 @@
 
 pub mod e2e;
 pub mod error;
+pub mod golden;
 pub mod netns;
 pub mod plan;
 pub mod sandbox;
