@@ -5,6 +5,10 @@ use backend_iptables::runner::CommandRunner;
 use proxy_core::model::IpFamily;
 use testkit::Netns;
 
+/// Serializes the tests that hold the host-wide xtables lock with those that assert it was not
+/// held (tests of one binary run in parallel).
+pub static XTABLES_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A namespace for one test; `None` (skipped, with a message) when not root.
 pub fn netns(test: &str) -> Option<Netns> {
     if !testkit::root_or_skip(test) {

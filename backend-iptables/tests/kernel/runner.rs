@@ -8,7 +8,7 @@ use backend_iptables::variant;
 use backend_iptables::{Error, Variant};
 use proxy_core::model::IpFamily;
 
-use crate::common::{FOREIGN, FOREIGN6, foreign_lines, load, netns, runner, save};
+use crate::common::{FOREIGN, FOREIGN6, XTABLES_LOCK, foreign_lines, load, netns, runner, save};
 
 fn ours(name: &str) -> bool {
     name.starts_with("TEST-OURS-")
@@ -18,6 +18,7 @@ const OURS: &str = "*nat\n:TEST-OURS-SERVICES - [0:0]\n:TEST-OURS-SVC - [0:0]\n-
 
 #[test]
 fn restore_applies_in_the_namespace_and_cleanup_removes_only_ours() {
+    let _xtables = XTABLES_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     for variant in Variant::ALL {
         let Some(ns) = netns("restore_applies_in_the_namespace_and_cleanup_removes_only_ours")
         else {
@@ -117,6 +118,7 @@ fn a_refused_restore_changes_nothing_and_names_the_line() {
 
 #[test]
 fn a_held_xtables_lock_is_waited_for_and_reported() {
+    let _xtables = XTABLES_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let Some(ns) = netns("a_held_xtables_lock_is_waited_for_and_reported") else {
         return;
     };
