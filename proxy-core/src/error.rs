@@ -111,6 +111,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A source's text as a whole must not be applied (see [`crate::manifest::Unusable`]).
+    #[error("refusing to apply the source: {0}")]
+    Unusable(crate::manifest::Unusable),
     /// A datapath failed to sync or clean up.
     #[error("backend {backend}: {message}")]
     Datapath {

@@ -1,6 +1,8 @@
 //! Tests of `proxy_core::manifest`.
 
-use proxy_core::manifest::parse;
+use proxy_core::manifest::{Unusable, parse, read, read_with_limit};
+use std::time::Duration;
+
 use proxy_core::{Error, KubeObject, ObjectKind};
 
 /// The (kind, namespace, name) of each object, for compact assertions.
@@ -366,11 +368,13 @@ fn a_json_syntax_error_after_good_objects_keeps_them() {
 }
 
 #[test]
-fn yaml_flow_style_starting_with_a_brace_is_read_as_yaml() {
-    let text = "{apiVersion: v1, kind: Node, metadata: {name: node-a}}\n";
-    let (objects, errors) = parse(text);
-    assert_eq!(manifest_errors(&errors), vec![]);
-    assert_eq!(refs(&objects), vec![r(ObjectKind::Node, "", "node-a")]);
+fn a_text_starting_with_a_brace_is_json_only() {
+    // YAML flow style at the top level is not read: a truncated JSON text must never be read
+    // again as YAML.
+    let manifest = read("{apiVersion: v1, kind: Node, metadata: {name: node-a}}\n".as_bytes());
+    assert!(manifest.objects.is_empty());
+    let reason = manifest.unreadable.expect("unreadable");
+    assert!(reason.contains("block style"), "{reason}");
 }
 
 #[test]
@@ -393,4 +397,215 @@ fn a_list_whose_items_are_not_an_array_is_an_error() {
     let (objects, errors) = parse(r#"{"apiVersion": "v1", "kind": "List", "items": 5}"#);
     assert!(objects.is_empty());
     assert_eq!(indices(&errors), vec![0]);
+}
+
+#[test]
+fn a_typed_list_naming_its_kind_after_its_items_gives_them_that_kind() {
+    // `kubectl get -o json` and the API server sort keys: `items` comes before `kind`.
+    let text = r#"{"apiVersion": "v1", "items": [
+        {"metadata": {"name": "a"}},
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "b"}},
+        {"metadata": {"name": "c"}}
+    ], "kind": "NodeList", "metadata": {"resourceVersion": "7"}}"#;
+    let (objects, errors) = parse(text);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(
+        refs(&objects),
+        vec![
+            r(ObjectKind::Node, "", "a"),
+            r(ObjectKind::Node, "", "b"),
+            r(ObjectKind::Node, "", "c"),
+        ],
+        "items keep their order"
+    );
+}
+
+#[test]
+fn an_items_field_of_an_object_that_is_not_a_list_is_not_read_as_objects() {
+    let text = r#"{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+                   "items": [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "inner"}}]}"#;
+    let (objects, errors) = parse(text);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(refs(&objects), vec![r(ObjectKind::Node, "", "n")]);
+}
+
+/// A JSON List of `n` Services, as `kubectl get -o json` prints it.
+fn json_list(n: usize) -> String {
+    let items: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"apiVersion": "v1", "kind": "Service",
+                    "metadata": {{"name": "s{i}", "namespace": "ns"}},
+                    "spec": {{"clusterIP": "10.96.0.{}", "ports": [{{"port": 80}}]}}}}"#,
+                i % 250 + 1
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"apiVersion": "v1", "items": [{}], "kind": "List"}}"#,
+        items.join(",\n")
+    )
+}
+
+#[test]
+fn a_whole_json_list_passes_the_check() {
+    let manifest = read(json_list(20).as_bytes());
+    assert_eq!(manifest.objects.len(), 20);
+    assert_eq!(manifest.check(false), Ok(()));
+}
+
+#[test]
+fn a_truncated_json_list_is_unreadable_at_any_cut() {
+    let text = json_list(20);
+    for cut in (1..text.len() - 1).step_by(97) {
+        let manifest = read(&text.as_bytes()[..cut]);
+        match manifest.check(false) {
+            Err(Unusable::Unreadable(reason)) => {
+                assert!(reason.contains("truncated"), "cut {cut}: {reason}")
+            }
+            other => panic!("cut {cut}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_empty_text_is_refused_unless_allowed() {
+    for text in [
+        "",
+        "  \n",
+        "\u{feff}",
+        "# nothing\n---\n...\n",
+        r#"{"kind": "List", "apiVersion": "v1", "items": []}"#,
+    ] {
+        let manifest = read(text.as_bytes());
+        assert_eq!(manifest.check(false), Err(Unusable::Empty), "{text:?}");
+        assert_eq!(manifest.check(true), Ok(()), "{text:?}");
+    }
+}
+
+#[test]
+fn text_that_is_not_objects_is_refused() {
+    for text in [
+        "hello world\n",
+        "42",
+        "- a\n- b\n",
+        "[1, 2]",
+        "\"just a string\"",
+    ] {
+        let manifest = read(text.as_bytes());
+        assert!(
+            matches!(
+                manifest.check(true),
+                Err(Unusable::NothingUsable { .. } | Unusable::Unreadable(_))
+            ),
+            "{text:?}: {:?}",
+            manifest.check(true)
+        );
+    }
+}
+
+/// Runs `f`, timing it by the wall clock: the issue asks that hostile texts be refused in
+/// under a second, a bound generous enough for a loaded machine (they take milliseconds).
+#[allow(clippy::disallowed_types)]
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let started = std::time::Instant::now();
+    let value = f();
+    (value, started.elapsed())
+}
+
+/// A YAML "billion laughs": nine references per level, eight levels.
+fn alias_bomb() -> String {
+    let mut text = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+    for pair in names.windows(2) {
+        let refs = vec![format!("*{}", pair[0]); 9].join(", ");
+        text.push_str(&format!("{}: &{} [{refs}]\n", pair[1], pair[1]));
+    }
+    text
+}
+
+#[test]
+fn an_alias_bomb_is_refused_quickly() {
+    let (manifest, elapsed) = timed(|| read(alias_bomb().as_bytes()));
+    assert!(manifest.check(true).is_err());
+    let (_, reason) = manifest_errors(&manifest.errors).remove(0);
+    assert!(reason.contains("repetition limit"), "{reason}");
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+}
+
+#[test]
+fn deeply_nested_json_is_refused_in_under_a_second() {
+    let text = r#"{"a":"#.repeat(120_000); // 600 KB
+    let (manifest, elapsed) = timed(|| read(text.as_bytes()));
+    let reason = manifest.unreadable.expect("unreadable");
+    assert!(reason.contains("nested deeper than 128 levels"), "{reason}");
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+}
+
+#[test]
+fn deeply_nested_yaml_costs_only_its_document_and_no_time() {
+    let text = format!(
+        "{SERVICE_YAML}---\na: {}\n---\n{SLICE_YAML}",
+        "[".repeat(200_000)
+    );
+    let (manifest, elapsed) = timed(|| read(text.as_bytes()));
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    assert_eq!(manifest.objects.len(), 2);
+    let errors = manifest_errors(&manifest.errors);
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0]
+            .1
+            .contains("nested deeper than 128 levels at line 2"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        manifest.check(false),
+        Ok(()),
+        "a bad document of a stream is named and skipped"
+    );
+}
+
+#[test]
+fn a_yaml_list_that_fails_to_read_makes_the_text_unreadable() {
+    let text = format!("{NODE_YAML}---\napiVersion: v1\nkind: List\nitems:\n- {{bad\n");
+    let manifest = read(text.as_bytes());
+    assert_eq!(manifest.objects.len(), 1);
+    let reason = manifest.unreadable.clone().expect("unreadable");
+    assert!(reason.contains("a List failed to read"), "{reason}");
+    assert!(manifest.check(false).is_err());
+}
+
+#[test]
+fn a_kind_whose_every_object_is_invalid_is_refused() {
+    let bad_service = "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: 5}\n";
+    let text = format!("{bad_service}---\n{SLICE_YAML}");
+    let manifest = read(text.as_bytes());
+    assert_eq!(
+        manifest.check(false),
+        Err(Unusable::KindLost {
+            kind: ObjectKind::Service,
+            skipped: 1
+        })
+    );
+    // One good Service beside it: the bad one is skipped with a warning, the rest applied.
+    let text = format!("{SERVICE_YAML}---\n{bad_service}---\n{SLICE_YAML}");
+    let manifest = read(text.as_bytes());
+    assert_eq!(manifest.errors.len(), 1);
+    assert_eq!(manifest.check(false), Ok(()));
+}
+
+#[test]
+fn a_text_over_the_size_limit_is_refused() {
+    let text = json_list(50);
+    let manifest = read_with_limit(text.as_bytes(), 1000);
+    let reason = manifest.unreadable.expect("unreadable");
+    assert!(
+        reason.contains("larger than the limit of 1000 bytes"),
+        "{reason}"
+    );
+    let yaml = SERVICE_YAML;
+    let manifest = read_with_limit(yaml.as_bytes(), 10);
+    assert!(manifest.unreadable.is_some());
+    assert_eq!(read_with_limit(yaml.as_bytes(), 1000).check(false), Ok(()));
 }
