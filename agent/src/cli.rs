@@ -214,6 +214,11 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "file:PATH")]
     pub source: SourceSpec,
 
+    /// Apply a source that holds no objects, removing every service. Without it such a read
+    /// is refused: an empty or half-written file must not empty the node.
+    #[arg(long)]
+    pub allow_empty_source: bool,
+
     /// This node's name (marks its local endpoints; its Node object, if the source has one,
     /// gives its labels).
     #[arg(long, value_name = "NAME")]

@@ -107,6 +107,8 @@ impl DatapathConfig {
 pub struct ProxyConfig {
     /// Where the objects come from.
     pub source: SourceSpec,
+    /// Whether a source without objects is applied (removing every service) instead of refused.
+    pub allow_empty_source: bool,
     /// The node's name.
     pub node_name: String,
     /// The node's primary IPs, at most one per family, in the order given (the first one's
@@ -157,6 +159,7 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
         }
         Ok(ProxyConfig {
             source: args.source,
+            allow_empty_source: args.allow_empty_source,
             node_name: args.node_name,
             node_ips,
             datapath: DatapathConfig {

@@ -21,7 +21,7 @@ const EVENT_QUEUE: usize = 16;
 /// The source a configuration names.
 fn source(config: &ProxyConfig) -> FileSource {
     match &config.source {
-        SourceSpec::File(path) => FileSource::new(path),
+        SourceSpec::File(path) => FileSource::new(path).allow_empty(config.allow_empty_source),
     }
 }
 

@@ -87,6 +87,7 @@ fn sync_defaults() {
         config,
         ProxyConfig {
             source: SourceSpec::File(PathBuf::from("/etc/svcproxy/cluster.yaml")),
+            allow_empty_source: false,
             node_name: "node-a".to_owned(),
             node_ips: vec![ip("192.168.0.2")],
             datapath: DatapathConfig {
@@ -214,6 +215,7 @@ fn run_defaults_and_periods() {
     assert_eq!(config.runner.sync_period, Duration::from_secs(30));
     let same_as_sync = ProxyConfig {
         source: SourceSpec::File(PathBuf::from("cluster.yaml")),
+        allow_empty_source: false,
         ..sync_ok(&[])
     };
     assert_eq!(config.proxy, same_as_sync);

@@ -1,5 +1,6 @@
 //! The agent's integration tests, in one binary.
 
+mod bad_source;
 mod binary;
 mod cli;
 mod common;

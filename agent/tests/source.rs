@@ -139,3 +139,40 @@ async fn watch_retries_an_unreadable_file_and_keeps_the_last_objects() {
     drop(rx);
     task.await.expect("no panic");
 }
+
+#[tokio::test(start_paused = true)]
+async fn watch_never_sends_an_unusable_version_and_applies_the_next_good_one() {
+    let file = TempFile::with("unusable.yaml", &cluster(true));
+    let (mut rx, task) = watch(&file);
+    assert_eq!(service_names(&next_reset(&mut rx).await), ["web", "api"]);
+    let truncated = r#"{"apiVersion": "v1", "items": [{"apiVersion": "v1", "kind": "Serv"#;
+    for text in [
+        "",
+        "not objects\n",
+        truncated,
+        "apiVersion: apps/v1\nkind: Deployment\n",
+    ] {
+        file.write(text);
+        quiet(&mut rx, 4).await;
+    }
+    file.write(&cluster(false));
+    assert_eq!(service_names(&next_reset(&mut rx).await), ["web"]);
+    drop(rx);
+    task.await.expect("no panic");
+}
+
+#[tokio::test]
+async fn read_refuses_an_empty_file_unless_allowed() {
+    let file = TempFile::with("empty.yaml", "# nothing here\n");
+    let err = FileSource::new(file.path())
+        .read()
+        .await
+        .expect_err("empty");
+    assert!(err.to_string().contains("--allow-empty-source"), "{err}");
+    let objects = FileSource::new(file.path())
+        .allow_empty(true)
+        .read()
+        .await
+        .expect("allowed");
+    assert!(objects.is_empty());
+}

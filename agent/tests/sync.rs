@@ -20,6 +20,7 @@ use crate::common::{TempFile, cluster};
 fn config(path: &Path) -> ProxyConfig {
     ProxyConfig {
         source: SourceSpec::File(path.to_owned()),
+        allow_empty_source: false,
         node_name: "node-a".to_owned(),
         node_ips: vec!["192.168.0.2".parse().expect("IP")],
         datapath: DatapathConfig {

@@ -5,32 +5,70 @@
 //! [`FileSource::read`] reads it once (`sync`, `dump`); [`FileSource::watch`] (`run`) polls
 //! its metadata every second and re-reads it when it changes: written in place, or replaced
 //! by a rename (a new inode), including through a symbolic link such as a ConfigMap volume's.
-//! A file that changes while it is read is read again at the next poll, so a half-written file
-//! is not used if the writer is still writing; writers should still replace the file by a
-//! rename, which is atomic. While the file cannot be read, the last objects read stay in
-//! force.
+//! A new version is read only once it has kept the same size and times for one poll (a writer
+//! rewriting the file in place is given time to finish), and a version that changes while it is
+//! read is read again at the next poll; writers should still replace the file by a rename,
+//! which is atomic.
+//!
+//! A read is applied only if [`Manifest::check`] accepts it: a truncated JSON text, an empty
+//! file (unless [`FileSource::allow_empty`]), text that holds no usable object, a file over
+//! [`manifest::MAX_BYTES`]. `read` fails on such a read; `watch` logs why once and keeps the
+//! objects last applied. While the file cannot be read at all, the last objects stay in force
+//! too.
 
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use proxy_core::KubeObject;
+use proxy_core::manifest::{self, Manifest, Unusable};
 use proxy_core::runner::SourceEvent;
-use proxy_core::{KubeObject, manifest};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 /// How often [`FileSource::watch`] looks at the file.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The source file could not be read.
+/// The source file could not be read, or what it holds must not be applied.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read {}: {error}", path.display())]
-pub struct SourceError {
-    /// The file.
-    pub path: PathBuf,
-    /// Why.
-    pub error: io::Error,
+pub enum SourceError {
+    /// The file could not be read.
+    #[error("cannot read {}: {error}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        error: io::Error,
+    },
+    /// The file was read, but applying it would lose services.
+    #[error("refusing to apply {}: {why}{}", path.display(), hint(why))]
+    Unusable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: Unusable,
+    },
+}
+
+impl SourceError {
+    /// An I/O error about `path`.
+    fn io(path: &Path, error: io::Error) -> Self {
+        SourceError::Io {
+            path: path.to_owned(),
+            error,
+        }
+    }
+}
+
+/// What the user can do about a refused read, if anything.
+fn hint(why: &Unusable) -> &'static str {
+    match why {
+        Unusable::Empty => " (pass --allow-empty-source if removing every service is meant)",
+        _ => "",
+    }
 }
 
 /// A file of Kubernetes objects.
@@ -38,6 +76,7 @@ pub struct SourceError {
 pub struct FileSource {
     path: PathBuf,
     poll_interval: Duration,
+    allow_empty: bool,
 }
 
 /// What identifies one version of the file: a change of any part means it must be read again.
@@ -68,16 +107,10 @@ impl Stamp {
 enum Poll {
     /// Same stamp as the version last read.
     Unchanged,
-    /// It changed while being read: read it again later.
-    Unsettled,
-    /// A new version, read.
-    Changed(Stamp, Parsed),
-}
-
-/// The objects of one version of the file, and what was skipped.
-struct Parsed {
-    objects: Vec<KubeObject>,
-    warnings: Vec<proxy_core::Error>,
+    /// A new version, not settled yet or changed while being read: read it again later.
+    Unsettled(Stamp),
+    /// A new version, read (the read may still be unusable).
+    Changed(Stamp, Manifest),
 }
 
 impl FileSource {
@@ -86,7 +119,14 @@ impl FileSource {
         FileSource {
             path: path.into(),
             poll_interval: POLL_INTERVAL,
+            allow_empty: false,
         }
+    }
+
+    /// Whether a file without objects is applied (removing every service) instead of refused.
+    pub fn allow_empty(mut self, allow: bool) -> Self {
+        self.allow_empty = allow;
+        self
     }
 
     /// Polls every `interval` instead.
@@ -100,46 +140,53 @@ impl FileSource {
         &self.path
     }
 
-    /// Reads and parses the file once, logging each object that had to be skipped.
+    /// Reads and parses the file once, logging each object that had to be skipped. Fails if
+    /// the file cannot be read or its read must not be applied.
     pub async fn read(&self) -> Result<Vec<KubeObject>, SourceError> {
         let path = self.path.clone();
-        let parsed = blocking(&self.path, move || read_file(&path)).await?;
-        Ok(self.report(parsed))
+        let manifest = blocking(&self.path, move || read_file(&path)).await?;
+        self.accept(manifest)
     }
 
     /// Sends a [`SourceEvent::Reset`] with the file's objects now and after each change, until
-    /// `events` closes (the runner stopped). While the file cannot be read, logs a warning
-    /// (once per distinct error) and tries again at each poll.
+    /// `events` closes (the runner stopped). While the file cannot be read, or a version of it
+    /// must not be applied, logs a warning (once per distinct error) and keeps the last
+    /// objects sent.
     pub async fn watch(self, events: mpsc::Sender<SourceEvent>) {
         let mut last: Option<Stamp> = None;
+        let mut seen: Option<Stamp> = None;
         let mut failing: Option<String> = None;
         loop {
             let path = self.path.clone();
-            let seen = last.clone();
-            match blocking(&self.path, move || poll_file(&path, seen.as_ref())).await {
-                Ok(Poll::Unchanged) => {}
-                Ok(Poll::Unsettled) => {
-                    debug!(path = %self.path.display(), "source file changed while being read: reading it again at the next poll");
+            let (settled, read) = (seen.clone(), last.clone());
+            let poll = blocking(&self.path, move || {
+                poll_file(&path, read.as_ref(), settled.as_ref())
+            })
+            .await;
+            let result = match poll {
+                Ok(Poll::Unchanged) => Ok(None),
+                Ok(Poll::Unsettled(stamp)) => {
+                    debug!(path = %self.path.display(), "source file changed: reading it once it has settled");
+                    seen = Some(stamp);
+                    Ok(None)
                 }
-                Ok(Poll::Changed(stamp, parsed)) => {
+                Ok(Poll::Changed(stamp, manifest)) => {
+                    (last, seen) = (Some(stamp.clone()), Some(stamp));
+                    self.accept(manifest).map(Some)
+                }
+                Err(err) => Err(err),
+            };
+            match result {
+                Ok(None) => {}
+                Ok(Some(objects)) => {
                     if failing.take().is_some() {
-                        info!(path = %self.path.display(), "source file readable again");
+                        info!(path = %self.path.display(), "source file usable again");
                     }
-                    last = Some(stamp);
-                    let objects = self.report(parsed);
                     if events.send(SourceEvent::Reset(objects)).await.is_err() {
                         break;
                     }
                 }
-                Err(err) => {
-                    let message = err.error.to_string();
-                    if failing.as_deref() == Some(message.as_str()) {
-                        debug!(path = %self.path.display(), error = %message, "source file still unreadable");
-                    } else {
-                        warn!(path = %self.path.display(), error = %message, "cannot read the source file: keeping the last objects read, retrying");
-                        failing = Some(message);
-                    }
-                }
+                Err(err) => self.report_failure(&err, &mut failing),
             }
             tokio::select! {
                 () = events.closed() => break,
@@ -149,18 +196,38 @@ impl FileSource {
         debug!(path = %self.path.display(), "file source stopped");
     }
 
-    /// Logs what parsing skipped and what was read; returns the objects.
-    fn report(&self, parsed: Parsed) -> Vec<KubeObject> {
-        for error in &parsed.warnings {
+    /// Logs a failed read or a refused version: a warning the first time, then at debug level
+    /// while the same error repeats.
+    fn report_failure(&self, err: &SourceError, failing: &mut Option<String>) {
+        let message = err.to_string();
+        if failing.as_deref() == Some(message.as_str()) {
+            debug!(path = %self.path.display(), error = %message, "source file still unusable");
+        } else {
+            warn!(path = %self.path.display(), error = %message, "source file unusable: keeping the objects last applied");
+            *failing = Some(message);
+        }
+    }
+
+    /// Logs what parsing skipped and what was read; returns the objects if the read may be
+    /// applied.
+    fn accept(&self, manifest: Manifest) -> Result<Vec<KubeObject>, SourceError> {
+        for error in &manifest.errors {
             warn!(path = %self.path.display(), error = %error, "skipped part of the source file");
+        }
+        if let Err(why) = manifest.check(self.allow_empty) {
+            return Err(SourceError::Unusable {
+                path: self.path.clone(),
+                why,
+            });
         }
         info!(
             path = %self.path.display(),
-            objects = parsed.objects.len(),
-            skipped = parsed.warnings.len(),
+            bytes = manifest.bytes,
+            objects = manifest.objects.len(),
+            skipped = manifest.errors.len(),
             "read the source file"
         );
-        parsed.objects
+        Ok(manifest.objects)
     }
 }
 
@@ -172,38 +239,48 @@ async fn blocking<T: Send + 'static>(
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-        Err(err) => Err(SourceError {
-            path: path.to_owned(),
-            error: io::Error::other(err),
-        }),
+        Err(err) => Err(SourceError::io(path, io::Error::other(err))),
     }
 }
 
-/// Reads and parses the file.
-fn read_file(path: &Path) -> Result<Parsed, SourceError> {
-    let text = std::fs::read_to_string(path).map_err(|error| SourceError {
-        path: path.to_owned(),
-        error,
-    })?;
-    let (objects, warnings) = manifest::parse(&text);
-    Ok(Parsed { objects, warnings })
+/// Reads and parses the file, refusing one larger than [`manifest::MAX_BYTES`] before reading.
+fn read_file(path: &Path) -> Result<Manifest, SourceError> {
+    let file = File::open(path).map_err(|e| SourceError::io(path, e))?;
+    let metadata = file.metadata().map_err(|e| SourceError::io(path, e))?;
+    if metadata.is_dir() {
+        return Err(SourceError::io(path, io::ErrorKind::IsADirectory.into()));
+    }
+    let len = metadata.len();
+    if len > manifest::MAX_BYTES {
+        return Err(SourceError::Unusable {
+            path: path.to_owned(),
+            why: Unusable::Unreadable(format!(
+                "the file has {len} bytes, over the limit of {} bytes",
+                manifest::MAX_BYTES
+            )),
+        });
+    }
+    Ok(manifest::read(file))
 }
 
-/// Reads the file if its stamp differs from `last`, checking it did not change meanwhile.
-fn poll_file(path: &Path, last: Option<&Stamp>) -> Result<Poll, SourceError> {
-    let stamp = |path: &Path| {
-        Stamp::of(path).map_err(|error| SourceError {
-            path: path.to_owned(),
-            error,
-        })
-    };
+/// Reads the file if its stamp differs from `last` (the version last read) and equals
+/// `settled` (seen at the previous poll), checking it did not change meanwhile.
+fn poll_file(
+    path: &Path,
+    last: Option<&Stamp>,
+    settled: Option<&Stamp>,
+) -> Result<Poll, SourceError> {
+    let stamp = |path: &Path| Stamp::of(path).map_err(|e| SourceError::io(path, e));
     let before = stamp(path)?;
     if last == Some(&before) {
         return Ok(Poll::Unchanged);
     }
-    let parsed = read_file(path)?;
-    if stamp(path)? != before {
-        return Ok(Poll::Unsettled);
+    if settled != Some(&before) {
+        return Ok(Poll::Unsettled(before));
     }
-    Ok(Poll::Changed(before, parsed))
+    let manifest = read_file(path)?;
+    if stamp(path)? != before {
+        return Ok(Poll::Unsettled(before));
+    }
+    Ok(Poll::Changed(before, manifest))
 }
