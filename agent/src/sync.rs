@@ -91,7 +91,7 @@ where
 pub async fn planned_state(config: &ProxyConfig) -> Result<ProxyState, Error> {
     let objects = source(config).read().await?;
     let mut tracker = ChangeTracker::new(config.node_info());
-    tracker.reset(&objects);
+    tracker.reset_owned(objects);
     tracker.take_delta();
     Ok(tracker.state().clone())
 }

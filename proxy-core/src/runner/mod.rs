@@ -170,7 +170,7 @@ impl<D: Datapath> SyncRunner<D> {
             }
             SourceEvent::Delete(obj) => self.tracker.delete(&obj),
             SourceEvent::Reset(objs) => {
-                self.tracker.reset(&objs);
+                self.tracker.reset_owned(objs);
                 self.schedule.mark_ready();
             }
         }

@@ -120,6 +120,19 @@ impl ChangeTracker {
     /// Replaces everything with `objs` (a relist, or a re-read file): services and slices not
     /// in `objs` are deleted. Returns what conversion dropped.
     pub fn reset(&mut self, objs: &[KubeObject]) -> Vec<Error> {
+        self.forget_all_but(objs);
+        objs.iter().flat_map(|o| self.apply(o)).collect()
+    }
+
+    /// [`ChangeTracker::reset`], freeing each object once converted, so a relist of a large
+    /// cluster is not held twice (as objects and as state).
+    pub fn reset_owned(&mut self, objs: Vec<KubeObject>) -> Vec<Error> {
+        self.forget_all_but(&objs);
+        objs.into_iter().flat_map(|o| self.apply(&o)).collect()
+    }
+
+    /// Records the deletion of every service and slice not among `objs`.
+    fn forget_all_but(&mut self, objs: &[KubeObject]) {
         let mut services = BTreeSet::new();
         let mut slices = BTreeSet::new();
         for obj in objs {
@@ -143,7 +156,6 @@ impl ChangeTracker {
                 self.endpoints.update(key, None, &self.state.endpoints);
             }
         }
-        objs.iter().flat_map(|o| self.apply(o)).collect()
     }
 
     /// Whether events are waiting to be applied.
