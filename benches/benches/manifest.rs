@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use proxy_core::manifest;
 use proxy_core::model::NodeInfo;
