@@ -609,3 +609,75 @@ fn a_text_over_the_size_limit_is_refused() {
     assert!(manifest.unreadable.is_some());
     assert_eq!(read_with_limit(yaml.as_bytes(), 1000).check(false), Ok(()));
 }
+
+/// Each object as JSON, to compare two reads field by field.
+fn as_json(objects: &[KubeObject]) -> Vec<String> {
+    objects
+        .iter()
+        .map(|o| match o {
+            KubeObject::Service(s) => serde_json::to_string(s),
+            KubeObject::EndpointSlice(s) => serde_json::to_string(s),
+            KubeObject::Node(n) => serde_json::to_string(n),
+        })
+        .map(|r| r.expect("serialize"))
+        .collect()
+}
+
+/// Indents every line of `text` by `n` spaces.
+fn indent(text: &str, n: usize) -> String {
+    text.lines()
+        .map(|line| format!("{}{line}\n", " ".repeat(n)))
+        .collect()
+}
+
+#[test]
+fn a_yaml_list_read_item_by_item_equals_its_items_read_as_documents() {
+    // Indented and compact sequences, comments, blank lines, block and multi-line scalars,
+    // an entry whose content starts on the next line, a typed list naming its kind last.
+    let web = "\
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  annotations:
+    note: |
+      a block scalar
+      - that looks like an entry
+    other: a plain scalar
+      continued on the next line
+spec: {clusterIP: 10.96.0.10, ports: [{port: 80}]}
+";
+    let kindless = "\
+metadata: {name: kindless}
+spec:
+  clusterIP: 10.96.0.11
+  ports:
+  - port: 81
+";
+    let documents = format!("{web}---\napiVersion: v1\nkind: Service\n{kindless}");
+    let (expected, errors) = parse(&documents);
+    assert_eq!(manifest_errors(&errors), vec![]);
+    assert_eq!(expected.len(), 2);
+    for column in [0, 2] {
+        let first = indent(web, column + 2);
+        let first = format!("{}- {}", " ".repeat(column), &first[column + 2..]);
+        let list = format!(
+            "apiVersion: v1\nitems:\n{first}\n# a comment between items\n{}-\n{}kind: ServiceList\nmetadata: {{}}\n",
+            " ".repeat(column),
+            indent(kindless, column + 2)
+        );
+        let (objects, errors) = parse(&list);
+        assert_eq!(manifest_errors(&errors), vec![], "{list}");
+        assert_eq!(as_json(&objects), as_json(&expected), "{list}");
+    }
+}
+
+#[test]
+fn a_bad_item_of_a_yaml_list_makes_the_text_unreadable() {
+    let text = "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata: {name: a}\n- apiVersion: v1\n  kind: Node\n  metadata: {name: [b\nkind: List\n";
+    let manifest = read(text.as_bytes());
+    let reason = manifest.unreadable.expect("unreadable");
+    assert!(reason.contains("a List failed to read"), "{reason}");
+    assert!(reason.contains("item 1"), "{reason}");
+    assert!(manifest.objects.is_empty(), "nothing of the List is kept");
+}

@@ -43,7 +43,8 @@
 //! - Memory: a JSON text is read from its reader, and a `List` one item at a time, so memory
 //!   holds the objects read and one item, never a tree of the whole text. A YAML text is held
 //!   whole, and each document is parsed on its own (the YAML parser holds one document's
-//!   events at a time).
+//!   events at a time, many times the document's size); a block-style `List` is cut into its
+//!   items, each parsed alone.
 //!
 //! # Whether to apply a read
 //!
@@ -63,6 +64,7 @@ mod sink;
 mod stream;
 mod verdict;
 mod yaml;
+mod yaml_list;
 
 pub use verdict::Unusable;
 

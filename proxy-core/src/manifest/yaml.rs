@@ -37,6 +37,9 @@ fn read_document(document: &YamlDocument<'_>, sink: &mut Sink) -> Result<(), Str
             "nested deeper than {MAX_DEPTH} levels at line {line}"
         ));
     }
+    if let Some(list) = super::yaml_list::read(document.text) {
+        return list.map(|part| sink.absorb(part));
+    }
     let deserializer = serde_yaml_ng::Deserializer::from_str(document.text);
     match serde::Deserialize::deserialize(deserializer) {
         Ok(Document(part)) => {
