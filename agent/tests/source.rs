@@ -176,3 +176,31 @@ async fn read_refuses_an_empty_file_unless_allowed() {
         .expect("allowed");
     assert!(objects.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn watch_never_sends_a_file_caught_half_rewritten_in_place() {
+    // The worst case for YAML: the writer pauses exactly at a document boundary, so the
+    // half-written file parses cleanly with fewer services. The watcher reads a version only
+    // once it has stayed the same for a poll, so it never sends the half.
+    let three = cluster(true) + "---\n" + &service_yaml("extra", "10.96.0.30", "10.244.0.7");
+    let versions = [cluster(true), three];
+    let file = TempFile::with("inplace.yaml", &versions[0]);
+    let (mut rx, task) = watch(&file);
+    assert_eq!(service_names(&next_reset(&mut rx).await), ["web", "api"]);
+    for round in 1..=20 {
+        let full = &versions[round % 2];
+        let half = full.split("---\n").next().unwrap_or_default();
+        file.write(half);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        file.write(full);
+        let names = service_names(&next_reset(&mut rx).await);
+        let expected: &[&str] = if round % 2 == 1 {
+            &["web", "api", "extra"]
+        } else {
+            &["web", "api"]
+        };
+        assert_eq!(names, expected, "round {round}");
+    }
+    drop(rx);
+    task.await.expect("no panic");
+}
