@@ -250,6 +250,11 @@ pub struct ProxyArgs {
     /// the node uses).
     #[arg(long, value_enum, value_name = "auto|legacy|nft", default_value_t = IptablesVariant::Auto)]
     pub iptables_variant: IptablesVariant,
+
+    /// How long to wait while another svcproxy (`run`, `sync` or `cleanup`) is programming
+    /// the same network namespace, before giving up (e.g. 500ms, 5s).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub lock_wait: Duration,
 }
 
 /// The flags of `run`: those of `sync`, plus the sync timing.
@@ -282,6 +287,11 @@ pub struct CleanupArgs {
     /// With --backend iptables: which iptables to clean up, `legacy`, `nft`, or `auto` (both).
     #[arg(long, value_enum, value_name = "auto|legacy|nft", default_value_t = IptablesVariant::Auto)]
     pub iptables_variant: IptablesVariant,
+
+    /// How long to wait while another svcproxy (`run`, `sync` or `cleanup`) is programming
+    /// the same network namespace, before giving up (e.g. 500ms, 5s).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub lock_wait: Duration,
 }
 
 /// The flags of `demo`.

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use proxy_core::model::{IpFamily, NodeInfo};
@@ -85,6 +86,9 @@ pub struct DatapathConfig {
     pub masquerade_all: bool,
     /// Which `iptables` the iptables backend drives (ignored by the others).
     pub iptables_variant: IptablesVariant,
+    /// How long `sync`, `run` and `cleanup` wait for another svcproxy holding the namespace's
+    /// instance lock (see [`crate::lock`]).
+    pub lock_wait: Duration,
 }
 
 impl DatapathConfig {
@@ -98,6 +102,7 @@ impl DatapathConfig {
             nodeport_addresses: NodePortAddresses::Primary,
             masquerade_all: false,
             iptables_variant: IptablesVariant::Auto,
+            lock_wait: crate::lock::DEFAULT_WAIT,
         }
     }
 }
@@ -167,6 +172,7 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
                 nodeport_addresses,
                 masquerade_all: args.masquerade_all,
                 iptables_variant: args.iptables_variant,
+                lock_wait: args.lock_wait,
             },
         })
     }
@@ -228,6 +234,7 @@ impl TryFrom<CleanupArgs> for DatapathConfig {
         }
         Ok(DatapathConfig {
             iptables_variant: args.iptables_variant,
+            lock_wait: args.lock_wait,
             ..DatapathConfig::for_cleanup(args.backend, args.netns)
         })
     }

@@ -97,6 +97,7 @@ fn sync_defaults() {
                 nodeport_addresses: NodePortAddresses::Primary,
                 masquerade_all: false,
                 iptables_variant: IptablesVariant::Auto,
+                lock_wait: Duration::from_secs(5),
             },
         }
     );
