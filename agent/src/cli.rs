@@ -264,7 +264,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub proxy: ProxyArgs,
 
-    /// The least time between two syncs: changes arriving sooner are batched (e.g. 500ms, 1s).
+    /// The least time between two syncs: changes arriving sooner are batched (e.g. 500ms, 1s;
+    /// 0: sync every change as it arrives).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub min_sync_period: Duration,
 

@@ -192,12 +192,8 @@ impl TryFrom<RunArgs> for RunConfig {
 
     fn try_from(args: RunArgs) -> Result<Self, Self::Error> {
         let proxy = args.proxy.try_into()?;
-        if args.min_sync_period.is_zero() {
-            return Err(ConfigError::new(
-                "--min-sync-period",
-                "must be more than 0, e.g. 1s",
-            ));
-        }
+        // A zero --min-sync-period is valid (kube-proxy accepts it): every change is synced
+        // as soon as it arrives, changes already queued joining that sync.
         if args.sync_period.is_zero() {
             return Err(ConfigError::new(
                 "--sync-period",
