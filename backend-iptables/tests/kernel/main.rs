@@ -5,4 +5,5 @@
 
 mod common;
 mod datapath;
+mod jumps;
 mod runner;
