@@ -495,10 +495,7 @@ pub fn cleanup_variant(
     let mut total = runner::Cleaned::default();
     for family in IpFamily::ALL {
         match runner::cleanup(&mut r, family, &names::is_ours) {
-            Ok(c) => {
-                total.chains += c.chains;
-                total.jumps += c.jumps;
-            }
+            Ok(c) => total.add(&c),
             Err(err) if err.is_not_found() => {}
             Err(err) => return Err(into_core(err)),
         }
