@@ -9,9 +9,11 @@
 //! `<dev>` and `<inode>` identify the target namespace (of `/proc/self/ns/net`, or of
 //! `/run/netns/NAME` for `--netns NAME`): two names for one namespace share a lock, two
 //! namespaces never do. The holder writes its PID into the file. The kernel releases an
-//! `flock` when its holder exits, however it exits, so there are no stale locks; the file
-//! itself is never removed (removing it would let a second writer lock a new file while the
-//! first still holds the old one).
+//! `flock` when its holder exits, however it exits, so there are no stale locks. A holder that
+//! releases the lock normally also unlinks the file (so it exists only while held, and none
+//! pile up for namespaces long gone); a lock taken on a file that is no longer at the path is
+//! dropped and taken again on the new file, so an unlinked file never admits a second holder.
+//! A holder that was killed leaves its file behind, unlocked, for the next one to reuse.
 //!
 //! A second writer tries again every [`POLL`] for the configured wait (`--lock-wait`,
 //! [`DEFAULT_WAIT`]), then gives up with [`Error::Locked`], which names the holder's PID.
@@ -116,8 +118,18 @@ pub struct NetnsLock {
 #[derive(Debug)]
 pub struct LockGuard {
     /// The locked file; closing it releases the lock.
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+impl Drop for LockGuard {
+    /// Unlinks the file, then (as the file closes) releases the lock: the file exists only
+    /// while the lock is held. A waiter that locks the unlinked file sees it is no longer at
+    /// the path and tries again.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
 }
 
 impl LockGuard {
@@ -138,6 +150,28 @@ impl NetnsLock {
         Ok(NetnsLock { path })
     }
 
+    /// Opens (creating if needed) the lock file.
+    fn open(&self) -> Result<File, Error> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .open(&self.path)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Whether `file` is still the file at the lock's path.
+    fn is_at_path(&self, file: &File) -> Result<bool, Error> {
+        let opened = file.metadata().map_err(|e| self.error(e))?;
+        Ok(match std::fs::metadata(&self.path) {
+            Ok(now) => (now.dev(), now.ino()) == (opened.dev(), opened.ino()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(self.error(e)),
+        })
+    }
+
     /// The lock file's error for `source`.
     fn error(&self, source: io::Error) -> Error {
         Error::LockFile {
@@ -151,28 +185,30 @@ impl TryLock for NetnsLock {
     type Guard = LockGuard;
 
     fn try_lock(&mut self) -> Result<Option<LockGuard>, Error> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(&self.path)
-            .map_err(|e| self.error(e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => return Err(self.error(e)),
+        // A holder unlinks the file as it releases it, so a lock taken on a file that is no
+        // longer at the path is worthless: try again on the new one (a few times at most,
+        // then report it busy).
+        for _ in 0..3 {
+            let mut file = self.open()?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+                Err(std::fs::TryLockError::Error(e)) => return Err(self.error(e)),
+            }
+            if !self.is_at_path(&file)? {
+                continue;
+            }
+            let pid = format!("{}\n", std::process::id());
+            file.set_len(0)
+                .and_then(|()| file.rewind())
+                .and_then(|()| file.write_all(pid.as_bytes()))
+                .map_err(|e| self.error(e))?;
+            return Ok(Some(LockGuard {
+                file,
+                path: self.path.clone(),
+            }));
         }
-        let pid = format!("{}\n", std::process::id());
-        file.set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(pid.as_bytes()))
-            .map_err(|e| self.error(e))?;
-        Ok(Some(LockGuard {
-            _file: file,
-            path: self.path.clone(),
-        }))
+        Ok(None)
     }
 
     fn holder(&self) -> Option<u32> {
@@ -305,11 +341,30 @@ mod tests {
         assert!(second.try_lock().expect("no error").is_none(), "held");
         assert_eq!(second.holder(), Some(std::process::id()));
         drop(held);
+        assert!(!first.path().exists(), "unlinked as it was released");
         let again = second.try_lock().expect("no error").expect("released");
         assert_eq!(
             std::fs::read_to_string(again.path()).expect("read"),
             format!("{}\n", std::process::id())
         );
+    }
+
+    #[test]
+    fn a_file_no_longer_at_the_path_is_not_trusted_and_a_new_one_is_locked() {
+        let dir = TempDir::new("unlinked");
+        let mut lock = NetnsLock::new(&dir.0, Path::new(SELF_NETNS)).expect("lock");
+        // A waiter that opened the file before the holder unlinked it.
+        let stale = lock.open().expect("open");
+        std::fs::remove_file(lock.path()).expect("unlink");
+        assert!(!lock.is_at_path(&stale).expect("stat"));
+        let held = lock.try_lock().expect("no error").expect("free");
+        assert!(lock.path().exists(), "a new file at the path");
+        let mut other = NetnsLock::new(&dir.0, Path::new(SELF_NETNS)).expect("lock");
+        assert!(
+            other.try_lock().expect("no error").is_none(),
+            "held on the new file"
+        );
+        drop(held);
     }
 
     #[test]

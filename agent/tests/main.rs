@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod e2e_iptables;
 mod e2e_nftables;
+mod race;
 mod source;
 mod switch;
 mod sync;
