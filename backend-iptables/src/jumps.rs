@@ -10,11 +10,13 @@
 //! tools or versions). The fixes are therefore made safe on their own:
 //!
 //! * **Only the kernel's state at restore time counts.** Each table's section of a restore is
-//!   one transaction (`iptables-legacy-restore` commits the table blob under the xtables lock;
-//!   `iptables-nft-restore` commits one nf_tables batch, replaying its commands on a fresh
-//!   cache when the ruleset generation changed meanwhile). A `-D CHAIN RULE` whose rule is no
-//!   longer there fails that whole transaction, so a fix computed from a stale read is refused,
-//!   not half applied.
+//!   one transaction: `iptables-legacy-restore` reads, edits and commits the table blob while
+//!   holding the xtables lock; `iptables-nft-restore` sends one nf_tables batch tagged with the
+//!   ruleset generation it read, which the kernel refuses if the ruleset changed meanwhile
+//!   (the tool then rebuilds it on a fresh read), and its deletions name rules by handle,
+//!   which are never reused. A `-D CHAIN RULE` whose rule is no longer there fails that whole
+//!   transaction, so a fix computed from a stale read is refused, not half applied (the
+//!   kernel test `jumps` races two writers to check exactly this, for both variants).
 //! * **A planned jump is never deleted without being inserted again in the same
 //!   transaction.** A planned jump present once is left alone. One present `k != 1` times
 //!   (duplicates, left by two writers that both inserted it) is replaced: `k` times `-D`, then
