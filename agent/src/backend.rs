@@ -189,6 +189,7 @@ fn remove_iptables_leftovers(netns: Option<&std::path::Path>, variant: Variant, 
             %variant,
             chains = cleaned.chains,
             jumps = cleaned.jumps,
+            base_chains = cleaned.base_chains,
             backend = %now,
             "removed svcproxy's iptables chains left by an earlier backend"
         ),
@@ -203,7 +204,13 @@ pub async fn cleanup(config: &DatapathConfig) -> Result<(), Error> {
         let netns = netns_path(config);
         for variant in Variant::ALL {
             let cleaned = cleanup_variant(netns.as_deref(), variant).map_err(Error::Cleanup)?;
-            info!(%variant, chains = cleaned.chains, jumps = cleaned.jumps, "iptables chains removed");
+            info!(
+                %variant,
+                chains = cleaned.chains,
+                jumps = cleaned.jumps,
+                base_chains = cleaned.base_chains,
+                "iptables chains removed"
+            );
         }
         return Ok(());
     }

@@ -255,6 +255,11 @@ pub struct ProxyArgs {
     /// the node uses).
     #[arg(long, value_enum, value_name = "auto|legacy|nft", default_value_t = IptablesVariant::Auto)]
     pub iptables_variant: IptablesVariant,
+
+    /// How long to wait while another svcproxy (`run`, `sync` or `cleanup`) is programming
+    /// the same network namespace, before giving up (e.g. 500ms, 5s).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub lock_wait: Duration,
 }
 
 /// The flags of `run`: those of `sync`, plus the sync timing.
@@ -264,7 +269,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub proxy: ProxyArgs,
 
-    /// The least time between two syncs: changes arriving sooner are batched (e.g. 500ms, 1s).
+    /// The least time between two syncs: changes arriving sooner are batched (e.g. 500ms, 1s;
+    /// 0: sync every change as it arrives).
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub min_sync_period: Duration,
 
@@ -287,6 +293,11 @@ pub struct CleanupArgs {
     /// With --backend iptables: which iptables to clean up, `legacy`, `nft`, or `auto` (both).
     #[arg(long, value_enum, value_name = "auto|legacy|nft", default_value_t = IptablesVariant::Auto)]
     pub iptables_variant: IptablesVariant,
+
+    /// How long to wait while another svcproxy (`run`, `sync` or `cleanup`) is programming
+    /// the same network namespace, before giving up (e.g. 500ms, 5s).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub lock_wait: Duration,
 }
 
 /// The flags of `demo`.

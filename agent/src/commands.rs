@@ -1,5 +1,9 @@
 //! The subcommands, from a validated [`Config`] to done: the binary's `main` only parses,
 //! reports and exits.
+//!
+//! `sync`, `run` and `cleanup` first take the target namespace's instance lock ([`lock`]) and
+//! hold it until they return: before the backend opens, since opening already removes other
+//! backends' leftovers. `dump` and `demo` take none.
 
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
@@ -7,6 +11,7 @@ use tracing::info;
 use crate::backend;
 use crate::config::{Config, DatapathConfig, ProxyConfig, RunConfig};
 use crate::error::Error;
+use crate::lock::{self, LockGuard};
 use crate::sync;
 
 /// Runs one subcommand.
@@ -22,12 +27,14 @@ pub async fn execute(config: &Config) -> Result<(), Error> {
 
 /// `sync`: one full sync.
 async fn sync_once(config: &ProxyConfig) -> Result<(), Error> {
+    let _lock = take_lock(&config.datapath).await?;
     let datapath = backend::open(&config.datapath).await?;
     sync::run_once(config, datapath).await.map(drop)
 }
 
 /// `run`: sync until SIGTERM or SIGINT; the rules stay.
 async fn run(config: &RunConfig) -> Result<(), Error> {
+    let _lock = take_lock(&config.proxy.datapath).await?;
     let datapath = backend::open(&config.proxy.datapath).await?;
     let shutdown = shutdown_signal()?;
     sync::run_until(config, datapath, shutdown).await;
@@ -45,9 +52,15 @@ async fn dump(config: &ProxyConfig) -> Result<(), Error> {
 
 /// `cleanup`: remove everything of ours.
 async fn cleanup(config: &DatapathConfig) -> Result<(), Error> {
+    let _lock = take_lock(config).await?;
     backend::cleanup(config).await?;
     info!(backend = %config.backend, "cleaned up");
     Ok(())
+}
+
+/// Takes the instance lock of the namespace `config` targets, held until the guard drops.
+async fn take_lock(config: &DatapathConfig) -> Result<LockGuard, Error> {
+    lock::lock_netns(config.netns.as_deref(), config.lock_wait).await
 }
 
 /// A future that completes on the first SIGTERM or SIGINT. The handlers are installed now, so

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use proxy_core::model::{IpFamily, NodeInfo};
@@ -85,6 +86,9 @@ pub struct DatapathConfig {
     pub masquerade_all: bool,
     /// Which `iptables` the iptables backend drives (ignored by the others).
     pub iptables_variant: IptablesVariant,
+    /// How long `sync`, `run` and `cleanup` wait for another svcproxy holding the namespace's
+    /// instance lock (see [`crate::lock`]).
+    pub lock_wait: Duration,
 }
 
 impl DatapathConfig {
@@ -98,6 +102,7 @@ impl DatapathConfig {
             nodeport_addresses: NodePortAddresses::Primary,
             masquerade_all: false,
             iptables_variant: IptablesVariant::Auto,
+            lock_wait: crate::lock::DEFAULT_WAIT,
         }
     }
 }
@@ -170,6 +175,7 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
                 nodeport_addresses,
                 masquerade_all: args.masquerade_all,
                 iptables_variant: args.iptables_variant,
+                lock_wait: args.lock_wait,
             },
         })
     }
@@ -189,12 +195,8 @@ impl TryFrom<RunArgs> for RunConfig {
 
     fn try_from(args: RunArgs) -> Result<Self, Self::Error> {
         let proxy = args.proxy.try_into()?;
-        if args.min_sync_period.is_zero() {
-            return Err(ConfigError::new(
-                "--min-sync-period",
-                "must be more than 0, e.g. 1s",
-            ));
-        }
+        // A zero --min-sync-period is valid (kube-proxy accepts it): every change is synced
+        // as soon as it arrives, changes already queued joining that sync.
         if args.sync_period.is_zero() {
             return Err(ConfigError::new(
                 "--sync-period",
@@ -231,6 +233,7 @@ impl TryFrom<CleanupArgs> for DatapathConfig {
         }
         Ok(DatapathConfig {
             iptables_variant: args.iptables_variant,
+            lock_wait: args.lock_wait,
             ..DatapathConfig::for_cleanup(args.backend, args.netns)
         })
     }

@@ -98,6 +98,8 @@ fn demo(demo: &DemoConfig, stop: &AtomicBool, rt: &tokio::runtime::Handle) -> Re
         nodeport_addresses: NodePortAddresses::Primary,
         masquerade_all: false,
         iptables_variant: demo.iptables_variant,
+        // Unused: the demo programs a sandbox namespace of its own and takes no lock.
+        lock_wait: crate::lock::DEFAULT_WAIT,
     };
     let mut datapath = backend::datapath(&config)?;
     let mut tracker = ChangeTracker::new(NodeInfo {

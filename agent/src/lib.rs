@@ -8,6 +8,9 @@
 //!   cleanup:   backend::datapath(..).cleanup()
 //! ```
 //!
+//! `sync`, `run` and `cleanup` hold the target namespace's instance lock ([`lock`]) while they
+//! work, so two svcproxy processes never program one namespace at once.
+//!
 //! The library exists so that tests drive the same code as the binary, with
 //! [`proxy_core::FakeDatapath`] in place of a kernel backend ([`sync::run_once`],
 //! [`sync::run_until`]).
@@ -19,6 +22,7 @@ pub mod config;
 pub mod demo;
 pub mod duration;
 pub mod error;
+pub mod lock;
 pub mod source;
 pub mod sync;
 

@@ -37,6 +37,7 @@ fn help_lists_the_subcommands_and_flags() {
         "--iptables-variant",
         "--min-sync-period",
         "--sync-period",
+        "--lock-wait",
     ] {
         assert!(help.contains(flag), "{flag} missing from: {help}");
     }

@@ -98,6 +98,7 @@ fn sync_defaults() {
                 nodeport_addresses: NodePortAddresses::Primary,
                 masquerade_all: false,
                 iptables_variant: IptablesVariant::Auto,
+                lock_wait: Duration::from_secs(5),
             },
         }
     );
@@ -229,6 +230,32 @@ fn run_defaults_and_periods() {
 
     // Equal periods are fine.
     assert!(run(&["--min-sync-period", "5s", "--sync-period", "5s"]).is_ok());
+
+    // Zero: sync on every change, as kube-proxy accepts.
+    for zero in ["0", "0s", "0ms"] {
+        let Ok(Config::Run(config)) = run(&["--min-sync-period", zero]) else {
+            panic!("--min-sync-period {zero} is valid");
+        };
+        assert_eq!(config.runner.min_sync_period, Duration::ZERO);
+    }
+}
+
+#[test]
+fn lock_wait_defaults_to_5s_for_the_commands_that_program() {
+    let Ok(Config::Sync(config)) = sync(&[]) else {
+        panic!("valid");
+    };
+    assert_eq!(config.datapath.lock_wait, Duration::from_secs(5));
+    let Ok(Config::Run(config)) = run(&["--lock-wait", "250ms"]) else {
+        panic!("valid");
+    };
+    assert_eq!(config.proxy.datapath.lock_wait, Duration::from_millis(250));
+    let Ok(Config::Cleanup(config)) =
+        parse(&["cleanup", "--backend", "iptables", "--lock-wait", "0"])
+    else {
+        panic!("valid");
+    };
+    assert_eq!(config.lock_wait, Duration::ZERO);
 }
 
 #[test]
@@ -437,7 +464,6 @@ fn invalid_command_lines_name_the_flag() {
         ("netns dot-dot", "cleanup --backend nftables --netns ..", "--netns", "namespace name"),
         ("cleanup netns with a slash", "cleanup --backend nftables --netns a/b", "--netns", "/run/netns"),
         ("masquerade-all takes no value", "SYNC --masquerade-all=yes", "--masquerade-all", "value"),
-        ("zero min sync period", "RUN --min-sync-period 0s", "--min-sync-period", "more than 0"),
         ("zero sync period", "RUN --sync-period 0", "--sync-period", "more than 0"),
         ("sync period below the minimum", "RUN --min-sync-period 10s --sync-period 5s", "--sync-period", "shorter than --min-sync-period 10s"),
         ("period without unit", "RUN --sync-period 30", "--sync-period", "unit"),

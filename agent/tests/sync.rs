@@ -31,6 +31,7 @@ fn config(path: &Path) -> ProxyConfig {
             nodeport_addresses: NodePortAddresses::Primary,
             masquerade_all: false,
             iptables_variant: IptablesVariant::Auto,
+            lock_wait: svcproxy::lock::DEFAULT_WAIT,
         },
     }
 }

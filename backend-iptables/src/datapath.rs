@@ -20,11 +20,12 @@
 //! * **Jump rules** (from `PREROUTING`, `INPUT`, ... to our chains; built-in chains are never
 //!   declared in a restore, which would flush everyone's rules): on full syncs the built-in
 //!   chains are read first (one `-save -t TABLE` per table with legacy, one `-S CHAIN` per
-//!   chain with nft, nothing more when the sync read the whole ruleset already) and the
-//!   missing jumps are inserted (`-I CHAIN 1`), stale or duplicate ones of ours deleted, by
-//!   lines added to the family's last document: no command per jump (with `-C` each would read
-//!   the whole table: 0.5 s with legacy, 0.8 s with nft at 10 000 services), and the jumps
-//!   appear in the same transaction as the last chains they lead to.
+//!   chain with nft, nothing more when the sync read the whole ruleset already) and the fixes
+//!   ([`jumps::jump_fixes`]) are added to the family's last document: no command per jump
+//!   (with `-C` each would read the whole table: 0.5 s with legacy, 0.8 s with nft at 10 000
+//!   services), and the jumps appear in the same transaction as the last chains they lead to.
+//!   The fixes are safe against concurrent writers and re-verified when they changed
+//!   anything: see [`crate::jumps`].
 //! * **The xtables lock**: the tools wait for it; a sync that waited says so in the log.
 //!
 //! Running the tools blocks the calling thread (like the nftables backend's netlink
@@ -40,14 +41,19 @@ use proxy_core::{Datapath, Delta, ProxyState, SyncMode, SyncReport};
 use tokio::time::Instant;
 
 use crate::error::Error;
+use crate::jumps;
 use crate::names;
-use crate::plan::{self, FamilyPlan, JumpRule, Plan, Shadow};
+use crate::plan::{self, FamilyPlan, Plan, Shadow};
 use crate::restore::{RestoreDoc, Table};
 use crate::runner::{self, CommandRunner, DEFAULT_LOCK_WAIT, RestoreRunner};
 use crate::variant::{self, Variant};
 
 /// The backend's name, in logs, metrics and errors.
 pub const NAME: &str = "iptables";
+
+/// How many times a sync that changed jump rules fixes them again when it finds them changed
+/// by another writer (see [`crate::jumps`]).
+const JUMP_ATTEMPTS: usize = 3;
 
 /// The chain the failure injected by [`IptablesDatapath::inject_failure_next_sync`] jumps to;
 /// it never exists.
@@ -239,138 +245,133 @@ impl<R: RestoreRunner> IptablesDatapath<R> {
         saved: &BTreeMap<IpFamily, String>,
     ) -> Result<SyncReport, Error> {
         let mut report = SyncReport::default();
-        let mut first = true;
         for family in &plan.removed_families {
             let cleaned = runner::cleanup(&mut self.runner, *family, &names::is_ours)?;
             report.objects_removed += cleaned.chains + cleaned.jumps;
         }
         for fam in &plan.families {
             let mut texts: Vec<String> = fam.docs.iter().map(RestoreDoc::text).collect();
-            if first && self.inject_failure && !fam.docs.is_empty() {
+            if self.inject_failure && !fam.docs.is_empty() {
                 self.inject_failure = false;
                 texts[0] = injected(&fam.docs[0]);
             }
-            first = false;
-            if plan.mode == SyncMode::Full {
-                let existing = self.builtin_rules(fam, saved.get(&fam.family))?;
-                let fixes = jump_fixes(&fam.jumps, &existing);
-                for lines in fixes.values() {
-                    for line in lines {
-                        if line.starts_with("-I ") {
-                            report.objects_added += 1;
-                        } else {
-                            report.objects_removed += 1;
-                        }
-                    }
+            let fixes = match plan.mode {
+                SyncMode::Full => {
+                    let existing = self.builtin_rules(fam, saved.get(&fam.family))?;
+                    jumps::jump_fixes(&fam.jumps, &existing)
                 }
-                if !fixes.is_empty() {
-                    if texts.is_empty() {
-                        texts.push(String::new());
-                    }
-                    if let Some(last) = texts.last_mut() {
-                        splice(last, &fixes);
-                    }
-                }
+                SyncMode::Partial => BTreeMap::new(),
+            };
+            let (added, removed) = jumps::counts(&fixes);
+            report.objects_added += added + fam.counts.rules + fam.counts.chains_written;
+            report.objects_removed += removed + fam.counts.chains_deleted;
+            self.run_docs(fam.family, texts, &fixes, &mut report)?;
+            if !fixes.is_empty() {
+                self.settle_jumps(fam)?;
             }
-            let total = texts.len();
-            for (i, text) in texts.iter().enumerate() {
-                let restored = self.runner.restore(fam.family, text).inspect_err(|err| {
-                    log_refused(err, fam.family, i + 1, total);
-                })?;
-                if restored.lock_held {
-                    tracing::info!(
-                        family = %fam.family,
-                        took = ?restored.duration,
-                        "the sync waited for the xtables lock held by another program"
-                    );
-                }
-                report.messages += text.lines().count();
-                report.bytes += text.len();
-            }
-            report.objects_added += fam.counts.rules + fam.counts.chains_written;
-            report.objects_removed += fam.counts.chains_deleted;
         }
         Ok(report)
     }
-}
 
-/// The restore lines, per table, after which the built-in chains hold exactly `jumps` among
-/// their rules jumping to chains of ours: `-D` for every other such rule in `existing` (a save
-/// text, see [`runner::chain_rules`]: an older form of a jump, a duplicate), `-I CHAIN 1` for
-/// every missing jump (in reverse, so that they end up in `jumps` order). Rules jumping
-/// elsewhere are not ours and not touched.
-pub fn jump_fixes(jumps: &[JumpRule], existing: &str) -> BTreeMap<Table, Vec<String>> {
-    let quoted = |words: &[String]| -> String {
-        words
-            .iter()
-            .map(|w| crate::restore::quote(w))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let mut out: BTreeMap<Table, Vec<String>> = BTreeMap::new();
-    let chains: BTreeSet<(Table, &str)> = jumps.iter().map(|j| (j.table, j.chain)).collect();
-    for (table, chain) in chains {
-        let mut wanted: Vec<&[String]> = jumps
-            .iter()
-            .filter(|j| j.table == table && j.chain == chain)
-            .map(|j| j.rule.as_slice())
-            .collect();
-        let mut lines = Vec::new();
-        for rule in runner::chain_rules(existing, table.name(), chain) {
-            if !runner::target_of(&rule).is_some_and(names::is_ours) {
-                continue;
-            }
-            match wanted.iter().position(|w| *w == rule.as_slice()) {
-                Some(i) => {
-                    wanted.remove(i);
+    /// Runs one family's documents in order, `fixes` added to the last one. If that last one
+    /// is refused, it may be for a jump fix made stale by another writer (see
+    /// [`crate::jumps`]): it is run again without them, and the caller fixes the jumps anew.
+    fn run_docs(
+        &mut self,
+        family: IpFamily,
+        mut texts: Vec<String>,
+        fixes: &BTreeMap<Table, Vec<String>>,
+        report: &mut SyncReport,
+    ) -> Result<(), Error> {
+        let plain_last = texts.pop().unwrap_or_default();
+        let mut last = plain_last.clone();
+        jumps::splice(&mut last, fixes);
+        texts.push(last);
+        texts.retain(|text| !text.is_empty());
+        let total = texts.len();
+        for (i, text) in texts.iter().enumerate() {
+            let is_last = i + 1 == total;
+            let restored = match self.runner.restore(family, text) {
+                Err(err @ Error::Restore { .. }) if is_last && !fixes.is_empty() => {
+                    tracing::info!(
+                        %family, error = %err,
+                        "the restore with the jump fixes was refused: running it without them"
+                    );
+                    if plain_last.is_empty() {
+                        Ok(runner::Restored::default())
+                    } else {
+                        self.runner.restore(family, &plain_last)
+                    }
                 }
-                None => lines.push(format!("-D {chain} {}", quoted(&rule))),
+                other => other,
+            }
+            .inspect_err(|err| log_refused(err, family, i + 1, total))?;
+            if restored.lock_held {
+                tracing::info!(
+                    %family,
+                    took = ?restored.duration,
+                    "the sync waited for the xtables lock held by another program"
+                );
+            }
+            report.messages += text.lines().count();
+            report.bytes += text.len();
+        }
+        Ok(())
+    }
+
+    /// After a sync that changed jump rules: reads the built-in chains again and repeats the
+    /// fixes until none is needed (a concurrent writer may have inserted a duplicate or
+    /// changed a chain under a fix, which refused it), at most [`JUMP_ATTEMPTS`] times. See
+    /// [`crate::jumps`].
+    fn settle_jumps(&mut self, fam: &FamilyPlan) -> Result<(), Error> {
+        for attempt in 1..=JUMP_ATTEMPTS {
+            let existing = self.builtin_rules(fam, None)?;
+            let fixes = jumps::jump_fixes(&fam.jumps, &existing);
+            if fixes.is_empty() {
+                return Ok(());
+            }
+            tracing::info!(
+                family = %fam.family,
+                attempt,
+                fixes = ?fixes,
+                "jump rules changed by another writer during the sync: fixing them again"
+            );
+            match self.runner.restore(fam.family, &jumps::input(&fixes)) {
+                Ok(_) => {}
+                Err(err @ Error::Restore { .. }) => {
+                    tracing::info!(
+                        family = %fam.family, error = %err,
+                        "a jump fix was refused: the chain changed under it"
+                    );
+                }
+                Err(err) => return Err(err),
             }
         }
-        for w in wanted.iter().rev() {
-            lines.push(format!("-I {chain} 1 {}", quoted(w)));
+        let existing = self.builtin_rules(fam, None)?;
+        let fixes = jumps::jump_fixes(&fam.jumps, &existing);
+        if fixes.is_empty() {
+            return Ok(());
         }
-        if !lines.is_empty() {
-            out.entry(table).or_default().extend(lines);
-        }
+        Err(Error::Jumps {
+            family: fam.family,
+            attempts: JUMP_ATTEMPTS,
+            fixes: fixes.into_values().flatten().collect(),
+        })
     }
-    out
 }
 
 /// The restore inputs a full sync of `fam` sends to a namespace holding nothing of ours: its
 /// documents, the last one inserting the jump rules (what `svcproxy dump` prints).
 pub fn inputs_from_scratch(fam: &FamilyPlan) -> Vec<String> {
     let mut texts: Vec<String> = fam.docs.iter().map(RestoreDoc::text).collect();
-    let fixes = jump_fixes(&fam.jumps, "");
+    let fixes = jumps::jump_fixes(&fam.jumps, "");
     if texts.is_empty() && !fixes.is_empty() {
         texts.push(String::new());
     }
     if let Some(last) = texts.last_mut() {
-        splice(last, &fixes);
+        jumps::splice(last, &fixes);
     }
     texts
-}
-
-/// Adds `fixes` to a restore input: each table's lines before that table's `COMMIT`, or as a
-/// section of their own if the input has none for the table.
-fn splice(text: &mut String, fixes: &BTreeMap<Table, Vec<String>>) {
-    for (table, lines) in fixes {
-        let header = format!("*{}\n", table.name());
-        let start = if text.starts_with(&header) {
-            Some(0)
-        } else {
-            text.find(&format!("\n{header}")).map(|i| i + 1)
-        };
-        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        match start.and_then(|s| text[s..].find("\nCOMMIT\n").map(|c| s + c + 1)) {
-            Some(commit) => text.insert_str(commit, &body),
-            None => {
-                text.push_str(&header);
-                text.push_str(&body);
-                text.push_str("COMMIT\n");
-            }
-        }
-    }
 }
 
 /// `doc`'s text with a rule the tool refuses added to its nat section.
@@ -494,101 +495,10 @@ pub fn cleanup_variant(
     let mut total = runner::Cleaned::default();
     for family in IpFamily::ALL {
         match runner::cleanup(&mut r, family, &names::is_ours) {
-            Ok(c) => {
-                total.chains += c.chains;
-                total.jumps += c.jumps;
-            }
+            Ok(c) => total.add(&c),
             Err(err) if err.is_not_found() => {}
             Err(err) => return Err(into_core(err)),
         }
     }
     Ok(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn jump(table: Table, chain: &'static str, words: &str) -> JumpRule {
-        JumpRule {
-            table,
-            chain,
-            rule: runner::split_words(words),
-        }
-    }
-
-    #[test]
-    fn jump_fixes_insert_the_missing_and_delete_the_stale() {
-        let jumps = [
-            jump(
-                Table::Nat,
-                "PREROUTING",
-                r#"-m comment --comment "svcproxy portals" -j SVCP-SERVICES"#,
-            ),
-            jump(
-                Table::Filter,
-                "OUTPUT",
-                "-m conntrack --ctstate NEW -j SVCP-FIREWALL",
-            ),
-            jump(
-                Table::Filter,
-                "OUTPUT",
-                "-m conntrack --ctstate NEW -j SVCP-SERVICES",
-            ),
-        ];
-        let existing = "*nat\n:PREROUTING ACCEPT [0:0]\n\
-            -A PREROUTING -m comment --comment \"svcproxy portals\" -j SVCP-SERVICES\n\
-            -A PREROUTING -j FOREIGN\n\
-            -A PREROUTING -j SVCP-SERVICES\n\
-            COMMIT\n*filter\n-A OUTPUT -m conntrack --ctstate NEW -j SVCP-SERVICES\nCOMMIT\n";
-        let fixes = jump_fixes(&jumps, existing);
-        assert_eq!(
-            fixes,
-            BTreeMap::from([
-                (
-                    Table::Nat,
-                    vec!["-D PREROUTING -j SVCP-SERVICES".to_owned()]
-                ),
-                (
-                    Table::Filter,
-                    vec!["-I OUTPUT 1 -m conntrack --ctstate NEW -j SVCP-FIREWALL".to_owned()]
-                ),
-            ])
-        );
-        let everything = "*nat\n-A PREROUTING -m comment --comment \"svcproxy portals\" -j SVCP-SERVICES\nCOMMIT\n*filter\n-A OUTPUT -m conntrack --ctstate NEW -j SVCP-FIREWALL\n-A OUTPUT -m conntrack --ctstate NEW -j SVCP-SERVICES\nCOMMIT\n";
-        assert!(jump_fixes(&jumps, everything).is_empty());
-        let inserts = jump_fixes(&jumps, "");
-        assert_eq!(
-            inserts[&Table::Filter],
-            [
-                "-I OUTPUT 1 -m conntrack --ctstate NEW -j SVCP-SERVICES",
-                "-I OUTPUT 1 -m conntrack --ctstate NEW -j SVCP-FIREWALL",
-            ],
-            "inserted in reverse: they end up in plan order"
-        );
-        assert_eq!(
-            inserts[&Table::Nat],
-            [r#"-I PREROUTING 1 -m comment --comment "svcproxy portals" -j SVCP-SERVICES"#]
-        );
-    }
-
-    #[test]
-    fn splice_adds_to_the_table_or_a_new_section() {
-        let fixes = BTreeMap::from([
-            (Table::Nat, vec!["-I PREROUTING 1 -j A".to_owned()]),
-            (Table::Filter, vec!["-D INPUT -j B".to_owned()]),
-        ]);
-        let mut text = "*nat\n:A - [0:0]\n-A A -j ACCEPT\nCOMMIT\n".to_owned();
-        splice(&mut text, &fixes);
-        assert_eq!(
-            text,
-            "*nat\n:A - [0:0]\n-A A -j ACCEPT\n-I PREROUTING 1 -j A\nCOMMIT\n*filter\n-D INPUT -j B\nCOMMIT\n"
-        );
-        let mut text = "*filter\n:F - [0:0]\nCOMMIT\n*nat\n:A - [0:0]\nCOMMIT\n".to_owned();
-        splice(&mut text, &fixes);
-        assert_eq!(
-            text,
-            "*filter\n:F - [0:0]\n-D INPUT -j B\nCOMMIT\n*nat\n:A - [0:0]\n-I PREROUTING 1 -j A\nCOMMIT\n"
-        );
-    }
 }

@@ -59,6 +59,21 @@ pub enum Error {
         /// Its standard error.
         stderr: String,
     },
+    /// The jump rules from the built-in chains kept changing under the sync's fixes: another
+    /// writer is changing them at the same time.
+    #[error(
+        "the jump rules of {family} still needed fixes after {attempts} attempts (another \
+         program is changing them at the same time): {}",
+        fixes.join("; ")
+    )]
+    Jumps {
+        /// The family.
+        family: IpFamily,
+        /// How many times the fixes were applied.
+        attempts: usize,
+        /// The fixes still needed.
+        fixes: Vec<String>,
+    },
     /// Some other command (`-save`, `-C`, `-I`, `--version`) failed.
     #[error("{command} failed ({}): {}", exit_text(*exit), stderr.trim())]
     Command {
@@ -80,7 +95,10 @@ impl Error {
     /// that cannot be started and namespaces that cannot be entered stay so.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Restore { .. } | Error::Lock { .. } | Error::Command { .. } => true,
+            Error::Restore { .. }
+            | Error::Lock { .. }
+            | Error::Command { .. }
+            | Error::Jumps { .. } => true,
             Error::Spawn { .. } | Error::Netns { .. } => false,
         }
     }

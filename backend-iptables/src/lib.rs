@@ -10,6 +10,8 @@
 //! * [`names`]: chain names (`SVCP-*`, hashed per service port and endpoint);
 //! * [`restore`]: the restore input format, written from values;
 //! * [`plan`]: the pure planner (full and partial syncs, chunking for `iptables-nft`);
+//! * [`jumps`]: the jump rules from the built-in chains to ours, fixed so that concurrent
+//!   writers cannot lose one;
 //! * [`runner`]: the one place that runs the tools (in a target network namespace, waiting
 //!   for the xtables lock), and cleanup of our chains;
 //! * [`variant`]: legacy or nft, detected like upstream or forced;
@@ -17,6 +19,7 @@
 
 pub mod datapath;
 pub mod error;
+pub mod jumps;
 pub mod names;
 pub mod plan;
 pub mod restore;

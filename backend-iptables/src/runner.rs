@@ -1,7 +1,8 @@
 //! The one place that runs the `iptables` tools: [`RestoreRunner`] and its command
 //! implementation [`CommandRunner`]; the text work around them: finding the rules of a
 //! built-in chain ([`chain_rules`]) and the input that removes everything of ours
-//! ([`cleanup_input`], [`cleanup`]).
+//! ([`cleanup_input`], [`cleanup`]; with `iptables-nft` also the built-in chains that held
+//! nothing but our jumps, [`emptied_base_chains`]).
 //!
 //! # Commands
 //!
@@ -346,13 +347,73 @@ pub struct Cleaned {
     pub chains: usize,
     /// Rules of other chains (built-in or foreign) deleted because they jumped to ours.
     pub jumps: usize,
+    /// Built-in chains deleted (`iptables-nft` only) because they held nothing but our jumps:
+    /// see [`emptied_base_chains`].
+    pub base_chains: usize,
 }
 
 impl Cleaned {
     /// Whether nothing was there.
     pub fn is_empty(&self) -> bool {
-        self.chains == 0 && self.jumps == 0
+        self.chains == 0 && self.jumps == 0 && self.base_chains == 0
     }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Cleaned) {
+        self.chains += other.chains;
+        self.jumps += other.jumps;
+        self.base_chains += other.base_chains;
+    }
+}
+
+/// The built-in chains of a save output, as `(table, chain)`, that hold at least one rule and
+/// only rules jumping to our chains, with policy `ACCEPT`: once our jumps are gone they are
+/// empty and do nothing.
+///
+/// With `iptables-nft` a built-in chain is an nftables base chain that exists only once some
+/// rule was put in it: the jumps of our first sync create those no one else uses, and
+/// [`cleanup`] deletes them again. Whether such a chain existed, empty, before our first sync
+/// cannot be told (`iptables-nft-save` and `-S` print every built-in chain, existing or not),
+/// so a chain that held only our jumps counts as ours: deleting an empty `ACCEPT` base chain
+/// changes no packet's fate, the `iptables` tools still list it (with policy `ACCEPT`) and
+/// create it again on its next rule. One holding anyone else's rule, or another policy, is
+/// never deleted (and `iptables-nft` itself refuses to delete a built-in chain that holds a
+/// rule or whose policy is not `ACCEPT`, so a rule added meanwhile keeps it).
+pub fn emptied_base_chains<'a>(
+    save: &'a str,
+    is_ours: &dyn Fn(&str) -> bool,
+) -> Vec<(&'a str, &'a str)> {
+    let mut out = Vec::new();
+    let mut table: Option<&str> = None;
+    let mut base: Vec<(&str, bool)> = Vec::new();
+    let mut rules: Vec<(&str, bool)> = Vec::new();
+    for line in save.lines() {
+        if let Some(name) = line.strip_prefix('*') {
+            table = Some(name.trim());
+            base.clear();
+            rules.clear();
+        } else if let Some(decl) = line.strip_prefix(':') {
+            let mut words = decl.split_whitespace();
+            if let (Some(chain), Some(policy)) = (words.next(), words.next())
+                && policy != "-"
+            {
+                base.push((chain, policy == "ACCEPT"));
+            }
+        } else if let Some(rule) = line.strip_prefix("-A ") {
+            let (chain, spec) = rule.split_once(' ').unwrap_or((rule, ""));
+            rules.push((chain, rule_target(spec).as_deref().is_some_and(is_ours)));
+        } else if line.trim() == "COMMIT"
+            && let Some(t) = table.take()
+        {
+            for (chain, accept) in &base {
+                let mut of_chain = rules.iter().filter(|(c, _)| c == chain).peekable();
+                if *accept && of_chain.peek().is_some() && of_chain.all(|(_, ours)| *ours) {
+                    out.push((t, *chain));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The restore input that removes our chains from a save output: per table, `-D` every rule
@@ -529,13 +590,39 @@ pub fn cleanup(
         Some(chunk) => cleanup_inputs(&save, is_ours, chunk),
         None => cleanup_input(&save, is_ours).map(|(input, cleaned)| (vec![input], cleaned)),
     };
-    let Some((inputs, cleaned)) = inputs else {
+    let Some((inputs, mut cleaned)) = inputs else {
         return Ok(Cleaned::default());
     };
     for input in &inputs {
         runner.restore(family, input)?;
     }
+    if runner.variant() == Variant::Nft {
+        cleaned.base_chains = delete_base_chains(runner, family, &save, is_ours)?;
+    }
     Ok(cleaned)
+}
+
+/// Deletes the built-in chains that held only our jumps (see [`emptied_base_chains`]), one
+/// restore each, so that one that gained a rule meanwhile (and is refused) keeps only itself.
+/// Returns how many were deleted.
+fn delete_base_chains(
+    runner: &mut dyn RestoreRunner,
+    family: IpFamily,
+    save: &str,
+    is_ours: &dyn Fn(&str) -> bool,
+) -> Result<usize> {
+    let mut deleted = 0;
+    for (table, chain) in emptied_base_chains(save, is_ours) {
+        match runner.restore(family, &format!("*{table}\n-X {chain}\nCOMMIT\n")) {
+            Ok(_) => deleted += 1,
+            Err(err @ Error::Restore { .. }) => tracing::info!(
+                %family, table, chain, error = %err,
+                "kept a built-in chain that held only our jumps: it changed meanwhile"
+            ),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(deleted)
 }
 
 #[cfg(test)]
@@ -587,12 +674,26 @@ COMMIT
             cleaned,
             Cleaned {
                 chains: 2,
-                jumps: 2
+                jumps: 2,
+                base_chains: 0,
             }
         );
         assert_eq!(
             cleanup_input("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", &ours),
             None
+        );
+    }
+
+    #[test]
+    fn base_chains_holding_only_our_jumps_are_emptied() {
+        assert_eq!(emptied_base_chains(SAVE, &ours), [("nat", "PREROUTING")]);
+        let save = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+            :SVCPROXY-F - [0:0]\n-A INPUT -j SVCPROXY-F\n-A INPUT -j SVCPROXY-F\n\
+            -A FORWARD -j SVCPROXY-F\nCOMMIT\n*nat\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+        assert_eq!(
+            emptied_base_chains(save, &ours),
+            [("filter", "INPUT")],
+            "not FORWARD (policy DROP), not OUTPUT (empty: it may not be ours)"
         );
     }
 

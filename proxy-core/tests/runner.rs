@@ -306,6 +306,42 @@ async fn a_skipped_sync_does_not_delay_the_next_change() {
     assert_eq!(h.times(), [ms(0), ms(2500)]);
 }
 
+/// `--min-sync-period 0` (kube-proxy accepts it): each change is synced as soon as it arrives,
+/// events already queued join that sync, and an idle runner sleeps until the periodic full
+/// sync (with a busy loop the paused clock could not advance and this test would hang).
+#[tokio::test(start_paused = true)]
+async fn a_zero_minimum_period_syncs_each_change_at_once_and_idles_between() {
+    let h = Harness::start(RunnerConfig {
+        min_sync_period: Duration::ZERO,
+        ..default_config()
+    });
+    h.reset(Vec::new()).await;
+    for (i, at) in [10, 20, 25].into_iter().enumerate() {
+        h.until(ms(at)).await;
+        h.send(SourceEvent::Apply(service(
+            &format!("s{i}"),
+            &format!("10.96.0.{}", 10 + i),
+        )))
+        .await;
+    }
+    h.until(ms(40)).await;
+    h.send(SourceEvent::Apply(service("t1", "10.96.1.1"))).await;
+    h.send(SourceEvent::Apply(service("t2", "10.96.1.2"))).await;
+    h.until(secs(29)).await;
+    assert_eq!(h.times(), [ms(0), ms(10), ms(20), ms(25), ms(40)]);
+    assert_eq!(h.modes(), [Full, Partial, Partial, Partial, Partial]);
+    let syncs = h.fake.syncs();
+    assert_eq!(syncs[4].1.changed, [port("t1"), port("t2")].into());
+
+    h.until(secs(61)).await;
+    assert_eq!(
+        h.times()[5..],
+        [secs(30), secs(60)],
+        "only the periodic syncs"
+    );
+    assert_eq!(h.modes()[5..], [Full, Full]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn failures_are_retried_full_with_a_growing_backoff() {
     let config = RunnerConfig {

@@ -36,7 +36,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 /// A runner that records every restore input it passes on.
-struct Recording {
+pub(crate) struct Recording {
     inner: CommandRunner,
     sent: Vec<(IpFamily, String)>,
 }
@@ -65,9 +65,9 @@ impl RestoreRunner for Recording {
     }
 }
 
-type Dp = IptablesDatapath<Recording>;
+pub(crate) type Dp = IptablesDatapath<Recording>;
 
-fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config {
         node_ips: vec![ip("192.168.50.1"), ip("fd00:50::1")],
         cluster_cidrs: vec![
@@ -84,7 +84,7 @@ fn config() -> Config {
     }
 }
 
-fn datapath(ns: &Netns, variant: Variant, config: Config) -> Dp {
+pub(crate) fn datapath(ns: &Netns, variant: Variant, config: Config) -> Dp {
     IptablesDatapath::with_runner(
         Recording {
             inner: runner(ns, variant),
@@ -94,7 +94,7 @@ fn datapath(ns: &Netns, variant: Variant, config: Config) -> Dp {
     )
 }
 
-fn block_on<T>(f: impl Future<Output = T>) -> T {
+pub(crate) fn block_on<T>(f: impl Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -102,7 +102,7 @@ fn block_on<T>(f: impl Future<Output = T>) -> T {
         .block_on(f)
 }
 
-fn sync(
+pub(crate) fn sync(
     dp: &mut Dp,
     state: &ProxyState,
     delta: &Delta,
@@ -112,7 +112,7 @@ fn sync(
     block_on(dp.sync(state, delta, mode))
 }
 
-fn cleanup(dp: &mut Dp) -> proxy_core::Result<()> {
+pub(crate) fn cleanup(dp: &mut Dp) -> proxy_core::Result<()> {
     block_on(dp.cleanup())
 }
 
@@ -167,7 +167,7 @@ impl State {
 }
 
 /// Every kind of service the planner knows, dual-stack.
-fn rich_state() -> ProxyState {
+pub(crate) fn rich_state() -> ProxyState {
     State::new()
         .service("web", Protocol::Tcp, "10.96.0.10", 80, |s| {
             s.cluster_ips.push(ip("fd00:96::10"));

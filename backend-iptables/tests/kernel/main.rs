@@ -3,6 +3,8 @@
 //! observes the result with `iptables-save` run inside it. Every test runs for both variants,
 //! `iptables-legacy` and `iptables-nft`. Skipped, with a message, when not root.
 
+mod base_chains;
 mod common;
 mod datapath;
+mod jumps;
 mod runner;
