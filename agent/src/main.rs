@@ -1,6 +1,7 @@
 //! The `svcproxy` binary: parse the command line, validate it, run the subcommand; on failure
 //! print a one-line reason on stderr and exit non-zero (2 for a bad command line).
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -57,5 +58,6 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

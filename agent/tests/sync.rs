@@ -120,7 +120,8 @@ async fn run_resyncs_after_the_file_changes_until_shutdown() {
     let fake = FakeDatapath::new();
     let (stop, task) = spawn_run(file.path(), &fake);
 
-    sleep(Duration::from_millis(500)).await;
+    // The file is read once it has stayed the same for one poll (1 s).
+    sleep(Duration::from_millis(1500)).await;
     let syncs = fake.syncs();
     assert_eq!(syncs.len(), 1, "{syncs:?}");
     assert_eq!(syncs[0].0, SyncMode::Full);
