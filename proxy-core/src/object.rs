@@ -17,6 +17,15 @@ pub enum KubeObject {
 }
 
 impl KubeObject {
+    /// The object's kind.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            KubeObject::Service(_) => ObjectKind::Service,
+            KubeObject::EndpointSlice(_) => ObjectKind::EndpointSlice,
+            KubeObject::Node(_) => ObjectKind::Node,
+        }
+    }
+
     /// The object's reference, for logs and errors.
     pub fn reference(&self) -> ObjectRef {
         let (kind, meta) = match self {

@@ -3,5 +3,6 @@
 mod convert;
 mod manifest;
 mod runner;
+mod runner_live;
 mod topology;
 mod tracker;

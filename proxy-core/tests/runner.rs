@@ -9,20 +9,20 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Service;
 use proxy_core::model::{NodeInfo, Protocol, ServicePortName};
-use proxy_core::runner::{RunnerConfig, SourceEvent, SyncOutcome, SyncRunner};
+use proxy_core::runner::{RunnerConfig, RunnerStatus, SourceEvent, SyncOutcome, SyncRunner};
 use proxy_core::tracker::ChangeTracker;
 use proxy_core::{Datapath, Error, FakeDatapath, KubeObject, SyncMode};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 /// `n` milliseconds.
-fn ms(n: u64) -> Duration {
+pub(crate) fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
 /// `n` seconds.
-fn secs(n: u64) -> Duration {
+pub(crate) fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
@@ -32,7 +32,7 @@ fn default_config() -> RunnerConfig {
 }
 
 /// A ClusterIP Service `default/<name>` with one unnamed TCP port 80.
-fn service(name: &str, cluster_ip: &str) -> KubeObject {
+pub(crate) fn service(name: &str, cluster_ip: &str) -> KubeObject {
     let svc: Service = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1",
         "kind": "Service",
@@ -49,14 +49,14 @@ fn service(name: &str, cluster_ip: &str) -> KubeObject {
 }
 
 /// The service port of [`service`] `name`.
-fn port(name: &str) -> ServicePortName {
+pub(crate) fn port(name: &str) -> ServicePortName {
     ServicePortName::new("default", name, "", Protocol::Tcp)
 }
 
 /// A runner on a [`FakeDatapath`], spawned, with handles to feed, observe and stop it.
-struct Harness {
+pub(crate) struct Harness {
     /// Shares its record with the runner's datapath.
-    fake: FakeDatapath,
+    pub(crate) fake: FakeDatapath,
     /// Feeds the runner; dropped to close the channel.
     tx: Option<mpsc::Sender<SourceEvent>>,
     /// Fires the shutdown future.
@@ -66,12 +66,22 @@ struct Harness {
     /// Every outcome the observer saw.
     outcomes: Arc<Mutex<Vec<SyncOutcome>>>,
     /// Time zero of the test.
-    t0: Instant,
+    pub(crate) t0: Instant,
+    /// The runner's published status.
+    pub(crate) status: watch::Receiver<RunnerStatus>,
 }
 
 impl Harness {
     /// Spawns a runner with `config` at time zero.
-    fn start(config: RunnerConfig) -> Self {
+    pub(crate) fn start(config: RunnerConfig) -> Self {
+        Self::start_with(config, |runner| runner)
+    }
+
+    /// Spawns a runner with `config`, as `build` finishes it, at time zero.
+    pub(crate) fn start_with(
+        config: RunnerConfig,
+        build: impl FnOnce(SyncRunner<FakeDatapath>) -> SyncRunner<FakeDatapath>,
+    ) -> Self {
         let fake = FakeDatapath::new();
         let outcomes = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&outcomes);
@@ -81,6 +91,8 @@ impl Harness {
             config,
         )
         .with_observer(move |o: &SyncOutcome| seen.lock().expect("lock").push(o.clone()));
+        let runner = build(runner);
+        let status = runner.status();
         let (tx, rx) = mpsc::channel(1024);
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
@@ -94,50 +106,51 @@ impl Harness {
             task,
             outcomes,
             t0: Instant::now(),
+            status,
         }
     }
 
     /// Sends `event` to the runner.
-    async fn send(&self, event: SourceEvent) {
+    pub(crate) async fn send(&self, event: SourceEvent) {
         let tx = self.tx.as_ref().expect("channel still open");
         tx.send(event).await.expect("runner alive");
     }
 
     /// Sends the initial list.
-    async fn reset(&self, objs: Vec<KubeObject>) {
+    pub(crate) async fn reset(&self, objs: Vec<KubeObject>) {
         self.send(SourceEvent::Reset(objs)).await;
     }
 
     /// Lets the clock run to `offset` after time zero (every timer up to it fires).
-    async fn until(&self, offset: Duration) {
+    pub(crate) async fn until(&self, offset: Duration) {
         sleep_until(self.t0 + offset).await;
     }
 
     /// The offsets from time zero at which the datapath was called.
-    fn times(&self) -> Vec<Duration> {
+    pub(crate) fn times(&self) -> Vec<Duration> {
         let syncs = self.fake.syncs();
         syncs.iter().map(|(_, _, at)| *at - self.t0).collect()
     }
 
     /// The modes the datapath was asked for.
-    fn modes(&self) -> Vec<SyncMode> {
+    pub(crate) fn modes(&self) -> Vec<SyncMode> {
         self.fake.syncs().iter().map(|(mode, _, _)| *mode).collect()
     }
 
     /// The outcomes reported so far.
-    fn outcomes(&self) -> Vec<SyncOutcome> {
+    pub(crate) fn outcomes(&self) -> Vec<SyncOutcome> {
         self.outcomes.lock().expect("lock").clone()
     }
 
     /// Fires the shutdown future and waits for the datapath.
-    async fn shutdown(mut self) -> FakeDatapath {
+    pub(crate) async fn shutdown(mut self) -> FakeDatapath {
         let stop = self.stop.take().expect("not stopped yet");
         stop.send(()).expect("runner alive");
         self.task.await.expect("runner did not panic")
     }
 
     /// Closes the event channel and waits for the datapath.
-    async fn close(mut self) -> FakeDatapath {
+    pub(crate) async fn close(mut self) -> FakeDatapath {
         self.tx = None;
         self.task.await.expect("runner did not panic")
     }

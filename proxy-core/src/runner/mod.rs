@@ -5,9 +5,12 @@
 //! and calls [`Datapath::sync`] according to these rules (the role of upstream kube-proxy's
 //! `BoundedFrequencyRunner`, with a growing backoff on failure):
 //!
-//! - **Readiness.** Nothing is synced before the first [`SourceEvent::Reset`] (the initial list
-//!   is complete). `Apply`/`Delete` events before it are recorded, not lost. The first sync
-//!   starts right after that `Reset` and is [`SyncMode::Full`].
+//! - **Readiness.** Nothing is synced before the initial lists are complete: a
+//!   [`SourceEvent::Reset`] (every kind at once), or a [`SourceEvent::Resync`] of each kind
+//!   the runner waits for (Services and EndpointSlices by default, see
+//!   [`SyncRunner::with_initial_lists`]; the Node optionally, for a bounded time).
+//!   `Apply`/`Delete` events before that are recorded, not lost. The first sync starts right
+//!   after and is [`SyncMode::Full`].
 //! - **Minimum period.** A sync never starts sooner than
 //!   [`min_sync_period`](RunnerConfig::min_sync_period) after the *start* of the previous
 //!   call to the datapath. Changes are due at that instant; all events received until then
@@ -37,31 +40,41 @@
 //! Conversion warnings are logged by the tracker with `tracing::warn!`. Each call to the
 //! datapath is logged (backend, mode, duration, result: full syncs at `info`, partial ones at
 //! `debug`, retryable failures at `warn`, fatal ones at `error`) and reported to the
-//! [`SyncObserver`], if any, as a [`SyncOutcome`]. All timing uses tokio's clock, so tests can
-//! pause and advance it.
+//! [`SyncObserver`], if any, as a [`SyncOutcome`]. After each successful call, the
+//! [`AfterSync`] hook, if any, gets the state and the delta (conntrack cleanup). The runner
+//! publishes its [`RunnerStatus`] on a watch channel ([`SyncRunner::status`]). All timing uses
+//! tokio's clock, so tests can pause and advance it.
 //!
 //! [`Error::is_retryable`]: crate::Error::is_retryable
 
 mod config;
+mod hook;
 mod observer;
+mod readiness;
 mod schedule;
+mod status;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
 
 use crate::datapath::{Datapath, SyncMode, SyncReport};
-use crate::error::Error;
+use crate::error::{Error, ObjectKind};
 use crate::object::KubeObject;
 use crate::state::Delta;
 use crate::tracker::ChangeTracker;
 
 pub use config::RunnerConfig;
+pub use hook::{AfterSync, HookFuture};
 pub use observer::{SyncFailure, SyncObserver, SyncOutcome};
+use readiness::Readiness;
 use schedule::Schedule;
+pub use status::{LastSync, RunnerStatus};
 
 /// What a source sends the runner.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,8 +83,16 @@ pub enum SourceEvent {
     Apply(KubeObject),
     /// An object was deleted.
     Delete(KubeObject),
-    /// A full relist (the initial list, or a re-read file): objects not listed are deleted.
+    /// A full relist of every kind (a re-read file): objects not listed are deleted.
     Reset(Vec<KubeObject>),
+    /// A complete list of one kind (its initial list, or a relist after the watch expired):
+    /// objects of that kind not listed are deleted; other kinds are untouched.
+    Resync {
+        /// The kind listed.
+        kind: ObjectKind,
+        /// Every object of that kind.
+        objects: Vec<KubeObject>,
+    },
 }
 
 /// Drives a [`Datapath`] from [`SourceEvent`]s, at a bounded frequency (see the
@@ -103,6 +124,9 @@ pub struct SyncRunner<D: Datapath> {
     /// The delta of the last failed sync, merged into the next one.
     carried: Option<Delta>,
     observer: Option<Box<dyn SyncObserver>>,
+    after_sync: Option<Box<dyn AfterSync>>,
+    readiness: Readiness,
+    status: watch::Sender<RunnerStatus>,
 }
 
 impl<D: Datapath> SyncRunner<D> {
@@ -115,7 +139,35 @@ impl<D: Datapath> SyncRunner<D> {
             schedule: Schedule::new(config.normalized()),
             carried: None,
             observer: None,
+            after_sync: None,
+            readiness: Readiness::new(
+                BTreeSet::from([ObjectKind::Service, ObjectKind::EndpointSlice]),
+                None,
+            ),
+            status: watch::Sender::new(RunnerStatus::default()),
         }
+    }
+
+    /// Waits for the initial lists of `kinds` before the first sync (default: Services and
+    /// EndpointSlices), then, with `node_wait`, for the Node's list at most that long.
+    pub fn with_initial_lists(
+        mut self,
+        kinds: impl IntoIterator<Item = ObjectKind>,
+        node_wait: Option<Duration>,
+    ) -> Self {
+        self.readiness = Readiness::new(kinds.into_iter().collect(), node_wait);
+        self
+    }
+
+    /// Calls `hook` after each successful sync.
+    pub fn with_after_sync(mut self, hook: impl AfterSync + 'static) -> Self {
+        self.after_sync = Some(Box::new(hook));
+        self
+    }
+
+    /// The runner's status, updated on every event and sync.
+    pub fn status(&self) -> watch::Receiver<RunnerStatus> {
+        self.status.subscribe()
     }
 
     /// Reports every sync to `observer`.
@@ -132,15 +184,18 @@ impl<D: Datapath> SyncRunner<D> {
         let mut shutdown = std::pin::pin!(shutdown);
         info!(backend = self.datapath.name(), "sync runner started");
         loop {
-            let due = self
-                .schedule
-                .next_due(Instant::now(), self.tracker.has_pending());
+            let now = Instant::now();
+            self.check_ready(now);
+            let due = self.schedule.next_due(now, self.tracker.has_pending());
+            let wake = due.or(self.readiness.deadline());
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                () = sleep_until_some(due) => {
-                    self.drain(&mut events);
-                    self.sync().await;
+                () = sleep_until_some(wake) => {
+                    if due.is_some() {
+                        self.drain(&mut events);
+                        self.sync().await;
+                    }
                 }
                 event = events.recv() => match event {
                     Some(event) => self.handle(event),
@@ -171,8 +226,32 @@ impl<D: Datapath> SyncRunner<D> {
             SourceEvent::Delete(obj) => self.tracker.delete(&obj),
             SourceEvent::Reset(objs) => {
                 self.tracker.reset_owned(objs);
-                self.schedule.mark_ready();
+                self.readiness.listed([
+                    ObjectKind::Service,
+                    ObjectKind::EndpointSlice,
+                    ObjectKind::Node,
+                ]);
             }
+            SourceEvent::Resync { kind, objects } => {
+                self.tracker.resync(kind, objects);
+                self.readiness.listed([kind]);
+            }
+        }
+        let pending = self.tracker.has_pending();
+        self.status.send_if_modified(|status| {
+            let mark = pending && status.pending_since.is_none();
+            if mark {
+                status.pending_since = Some(Instant::now());
+            }
+            mark
+        });
+    }
+
+    /// Marks the schedule ready once the initial lists are in.
+    fn check_ready(&mut self, now: Instant) {
+        if !self.schedule.is_ready() && self.readiness.check(now) {
+            self.schedule.mark_ready();
+            self.status.send_modify(|status| status.ready = true);
         }
     }
 
@@ -208,7 +287,12 @@ impl<D: Datapath> SyncRunner<D> {
         }
         self.schedule.started(started, mode);
         let result = self.datapath.sync(self.tracker.state(), &delta, mode).await;
-        let outcome = self.settle(started, mode, delta, result);
+        let ended = Instant::now();
+        if let (Ok(_), Some(hook)) = (&result, &mut self.after_sync) {
+            hook.after_sync(self.tracker.state(), &delta).await;
+        }
+        let outcome = self.settle(started, ended, mode, delta, result);
+        self.publish(&outcome, ended);
         self.log(&outcome);
         if let Some(observer) = &mut self.observer {
             observer.on_sync(&outcome);
@@ -219,11 +303,11 @@ impl<D: Datapath> SyncRunner<D> {
     fn settle(
         &mut self,
         started: Instant,
+        ended: Instant,
         mode: SyncMode,
         delta: Delta,
         result: Result<SyncReport, Error>,
     ) -> SyncOutcome {
-        let ended = Instant::now();
         let (changed, deleted) = (delta.changed.len(), delta.deleted.len());
         let result = match result {
             Ok(report) => {
@@ -250,6 +334,22 @@ impl<D: Datapath> SyncRunner<D> {
             consecutive_failures: self.schedule.failures(),
             next_attempt_in,
         }
+    }
+
+    /// Publishes a sync's effect on the status.
+    fn publish(&self, outcome: &SyncOutcome, ended: Instant) {
+        let pending = self.tracker.has_pending();
+        self.status.send_modify(|status| {
+            status.consecutive_failures = outcome.consecutive_failures;
+            if outcome.is_ok() {
+                status.last_success = Some(LastSync {
+                    at: ended,
+                    mode: outcome.mode,
+                    duration: outcome.duration,
+                });
+                status.pending_since = pending.then(Instant::now);
+            }
+        });
     }
 
     /// Logs one sync.

@@ -33,13 +33,20 @@ use std::collections::BTreeSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::convert;
-use crate::error::Error;
+use crate::error::{Error, ObjectKind};
 use crate::model::{NodeInfo, ServiceKey};
 use crate::object::KubeObject;
 use crate::state::{Delta, ProxyState};
 
 use endpoints_tracker::{EndpointsTracker, SliceKey};
 use service_tracker::ServiceTracker;
+
+/// Every kind of object the tracker keeps.
+const ALL_KINDS: &[ObjectKind] = &[
+    ObjectKind::Service,
+    ObjectKind::EndpointSlice,
+    ObjectKind::Node,
+];
 
 /// Records Service, EndpointSlice and Node events between syncs; on each sync applies them to
 /// the state and hands out what changed.
@@ -117,22 +124,38 @@ impl ChangeTracker {
         }
     }
 
-    /// Replaces everything with `objs` (a relist, or a re-read file): services and slices not
-    /// in `objs` are deleted. Returns what conversion dropped.
+    /// Replaces everything with `objs` (a relist of every kind, or a re-read file): services
+    /// and slices not in `objs` are deleted. Returns what conversion dropped.
     pub fn reset(&mut self, objs: &[KubeObject]) -> Vec<Error> {
-        self.forget_all_but(objs);
+        self.forget_all_but(ALL_KINDS, objs);
         objs.iter().flat_map(|o| self.apply(o)).collect()
     }
 
     /// [`ChangeTracker::reset`], freeing each object once converted, so a relist of a large
     /// cluster is not held twice (as objects and as state).
     pub fn reset_owned(&mut self, objs: Vec<KubeObject>) -> Vec<Error> {
-        self.forget_all_but(&objs);
+        self.forget_all_but(ALL_KINDS, &objs);
         objs.into_iter().flat_map(|o| self.apply(&o)).collect()
     }
 
-    /// Records the deletion of every service and slice not among `objs`.
-    fn forget_all_but(&mut self, objs: &[KubeObject]) {
+    /// Replaces every object of `kind` with `objs` (a relist of that kind alone; objects of
+    /// other kinds in `objs` are ignored): those not listed are deleted, the others of other
+    /// kinds are untouched. A Node list without this node keeps what was known of it.
+    pub fn resync(&mut self, kind: ObjectKind, objs: Vec<KubeObject>) -> Vec<Error> {
+        let objs: Vec<KubeObject> = objs.into_iter().filter(|o| o.kind() == kind).collect();
+        self.forget_all_but(&[kind], &objs);
+        if kind == ObjectKind::Node
+            && !objs
+                .iter()
+                .any(|o| o.reference().name == self.state.node.name)
+        {
+            tracing::warn!(node = %self.state.node.name, "this node's Node object is not in the list (deleted?): keeping what was known of it");
+        }
+        objs.into_iter().flat_map(|o| self.apply(&o)).collect()
+    }
+
+    /// Records the deletion of every service and slice of `kinds` not among `objs`.
+    fn forget_all_but(&mut self, kinds: &[ObjectKind], objs: &[KubeObject]) {
         let mut services = BTreeSet::new();
         let mut slices = BTreeSet::new();
         for obj in objs {
@@ -146,14 +169,18 @@ impl ChangeTracker {
                 KubeObject::Node(_) => {}
             }
         }
-        for key in self.services.known(&self.state.services) {
-            if !services.contains(&key) {
-                self.services.update(key, Vec::new(), &self.state.services);
+        if kinds.contains(&ObjectKind::Service) {
+            for key in self.services.known(&self.state.services) {
+                if !services.contains(&key) {
+                    self.services.update(key, Vec::new(), &self.state.services);
+                }
             }
         }
-        for key in self.endpoints.known() {
-            if !slices.contains(&key) {
-                self.endpoints.update(key, None, &self.state.endpoints);
+        if kinds.contains(&ObjectKind::EndpointSlice) {
+            for key in self.endpoints.known() {
+                if !slices.contains(&key) {
+                    self.endpoints.update(key, None, &self.state.endpoints);
+                }
             }
         }
     }

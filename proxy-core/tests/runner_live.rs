@@ -1,0 +1,213 @@
+//! The runner with a live source: per-kind relists, readiness over several kinds and the Node,
+//! the published status, and the hook after each successful sync (paused clock, as in
+//! `runner`).
+
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use proxy_core::runner::{AfterSync, HookFuture, RunnerConfig, SourceEvent};
+use proxy_core::state::{Delta, ProxyState};
+use proxy_core::{Error, KubeObject, ObjectKind, SyncMode};
+
+use crate::runner::{Harness, ms, port, secs, service};
+
+/// An EndpointSlice of service `default/<svc>` with one ready endpoint `ip`:8080.
+fn slice(svc: &str, ip: &str) -> KubeObject {
+    let slice: EndpointSlice = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{svc}-1"), "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": svc}},
+        "addressType": "IPv4",
+        "ports": [{"port": 8080, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}]
+    }))
+    .expect("valid EndpointSlice");
+    slice.into()
+}
+
+/// The Node `node-1` with a zone label.
+fn node(zone: &str) -> KubeObject {
+    let node: Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "node-1", "labels": {"topology.kubernetes.io/zone": zone}}
+    }))
+    .expect("valid Node");
+    node.into()
+}
+
+fn resync(kind: ObjectKind, objects: Vec<KubeObject>) -> SourceEvent {
+    SourceEvent::Resync { kind, objects }
+}
+
+/// How many endpoints service `name` has in the last synced state.
+fn endpoints(h: &Harness, name: &str) -> usize {
+    h.fake
+        .last_state()
+        .map_or(0, |s| s.endpoints_of(&port(name)).len())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_sync_waits_for_services_and_endpoint_slices() {
+    let h = Harness::start(RunnerConfig::default());
+    h.send(resync(
+        ObjectKind::Service,
+        vec![service("a", "10.96.0.10")],
+    ))
+    .await;
+    h.until(secs(5)).await;
+    assert!(h.times().is_empty(), "no sync with only Services listed");
+    assert!(!h.status.borrow().ready);
+    h.send(resync(
+        ObjectKind::EndpointSlice,
+        vec![slice("a", "10.0.0.1")],
+    ))
+    .await;
+    h.until(secs(5) + ms(500)).await;
+    assert_eq!(h.times(), [secs(5)]);
+    assert_eq!(h.modes(), [SyncMode::Full]);
+    assert_eq!(endpoints(&h, "a"), 1);
+    assert!(h.status.borrow().ready);
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_relist_of_services_alone_does_not_disturb_endpoints() {
+    let h = Harness::start(RunnerConfig::default());
+    h.send(resync(
+        ObjectKind::Service,
+        vec![service("a", "10.96.0.10"), service("b", "10.96.0.11")],
+    ))
+    .await;
+    h.send(resync(
+        ObjectKind::EndpointSlice,
+        vec![slice("a", "10.0.0.1"), slice("b", "10.0.0.2")],
+    ))
+    .await;
+    h.until(ms(500)).await;
+    // The Service watch expired and relisted: `b` was deleted meanwhile.
+    h.send(resync(
+        ObjectKind::Service,
+        vec![service("a", "10.96.0.10")],
+    ))
+    .await;
+    h.until(secs(2)).await;
+    let state = h.fake.last_state().expect("synced");
+    assert!(state.services.contains_key(&port("a")));
+    assert!(
+        !state.services.contains_key(&port("b")),
+        "the vanished service is deleted"
+    );
+    assert_eq!(endpoints(&h, "a"), 1, "the slices are untouched");
+    assert_eq!(h.modes(), [SyncMode::Full, SyncMode::Partial]);
+    h.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_sync_waits_a_bounded_time_for_the_node() {
+    let h = Harness::start_with(RunnerConfig::default(), |r| {
+        r.with_initial_lists(
+            [ObjectKind::Service, ObjectKind::EndpointSlice],
+            Some(secs(10)),
+        )
+    });
+    h.send(resync(ObjectKind::Service, vec![])).await;
+    h.send(resync(ObjectKind::EndpointSlice, vec![])).await;
+    h.until(secs(9)).await;
+    assert!(h.times().is_empty(), "waiting for the Node");
+    h.until(secs(11)).await;
+    assert_eq!(h.times(), [secs(10)], "synced without it after the wait");
+
+    let h = Harness::start_with(RunnerConfig::default(), |r| {
+        r.with_initial_lists(
+            [ObjectKind::Service, ObjectKind::EndpointSlice],
+            Some(secs(10)),
+        )
+    });
+    h.send(resync(ObjectKind::Service, vec![])).await;
+    h.send(resync(ObjectKind::EndpointSlice, vec![])).await;
+    h.until(secs(3)).await;
+    h.send(resync(ObjectKind::Node, vec![node("zone-a")])).await;
+    h.until(secs(4)).await;
+    assert_eq!(h.times(), [secs(3)], "synced as soon as the Node came");
+    let zone = h
+        .fake
+        .last_state()
+        .and_then(|s| s.node.zone().map(str::to_owned));
+    assert_eq!(zone.as_deref(), Some("zone-a"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_status_tracks_pending_changes_successes_and_failures() {
+    let h = Harness::start(RunnerConfig::default());
+    h.reset(vec![service("a", "10.96.0.10")]).await;
+    h.until(ms(500)).await;
+    {
+        let status = h.status.borrow();
+        assert!(status.ready);
+        assert_eq!(status.pending_since, None);
+        assert_eq!(
+            status.last_success.map(|s| (s.at - h.t0, s.mode)),
+            Some((ms(0), SyncMode::Full))
+        );
+    }
+    h.fake.fail_next(Error::retryable("fake", "busy"));
+    h.send(SourceEvent::Apply(service("b", "10.96.0.11"))).await;
+    h.until(ms(600)).await;
+    assert_eq!(
+        h.status.borrow().pending_since.map(|t| t - h.t0),
+        Some(ms(500))
+    );
+    h.until(secs(1) + ms(500)).await;
+    {
+        let status = h.status.borrow();
+        assert_eq!(status.consecutive_failures, 1);
+        assert_eq!(
+            status.pending_since.map(|t| t - h.t0),
+            Some(ms(500)),
+            "still owed"
+        );
+    }
+    h.until(secs(3)).await;
+    let status = h.status.borrow().clone();
+    assert_eq!(status.consecutive_failures, 0);
+    assert_eq!(status.pending_since, None);
+    assert_eq!(status.last_success.map(|s| s.at - h.t0), Some(secs(2)));
+}
+
+/// Records every delta it is given.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Delta>>>);
+
+impl AfterSync for Recorder {
+    fn after_sync<'a>(&'a mut self, _state: &'a ProxyState, delta: &'a Delta) -> HookFuture<'a> {
+        let seen = Arc::clone(&self.0);
+        let delta = delta.clone();
+        Box::pin(async move {
+            if let Ok(mut seen) = seen.lock() {
+                seen.push(delta);
+            }
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_hook_sees_each_successful_sync_with_the_merged_delta() {
+    let recorder = Recorder::default();
+    let hook = recorder.clone();
+    let h = Harness::start_with(RunnerConfig::default(), move |r| r.with_after_sync(hook));
+    h.reset(vec![service("a", "10.96.0.10")]).await;
+    h.until(ms(500)).await;
+    h.fake.fail_next(Error::retryable("fake", "busy"));
+    h.send(SourceEvent::Apply(service("b", "10.96.0.11"))).await;
+    h.until(secs(1) + ms(500)).await;
+    assert_eq!(
+        recorder.0.lock().map(|d| d.len()).unwrap_or(0),
+        1,
+        "not after the failure"
+    );
+    h.send(SourceEvent::Apply(service("c", "10.96.0.12"))).await;
+    h.until(secs(3)).await;
+    let deltas = recorder.0.lock().map(|d| d.clone()).unwrap_or_default();
+    assert_eq!(deltas.len(), 2);
+    assert!(deltas[1].changed.contains(&port("b")) && deltas[1].changed.contains(&port("c")));
+    h.shutdown().await;
+}
