@@ -211,3 +211,73 @@ async fn the_hook_sees_each_successful_sync_with_the_merged_delta() {
     assert!(deltas[1].changed.contains(&port("b")) && deltas[1].changed.contains(&port("c")));
     h.shutdown().await;
 }
+
+/// A datapath whose sync blocks its thread for a while, as a large iptables restore does.
+struct Blocking;
+
+#[async_trait::async_trait]
+impl proxy_core::Datapath for Blocking {
+    fn name(&self) -> &str {
+        "blocking"
+    }
+
+    async fn sync(
+        &mut self,
+        _state: &ProxyState,
+        _delta: &Delta,
+        _mode: SyncMode,
+    ) -> proxy_core::Result<proxy_core::SyncReport> {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        Ok(proxy_core::SyncReport::default())
+    }
+
+    async fn cleanup(&mut self) -> proxy_core::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_blocking_sync_does_not_stall_other_tasks() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let ticks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&ticks);
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ms(5)).await;
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let runner = proxy_core::runner::SyncRunner::new(
+            Blocking,
+            proxy_core::tracker::ChangeTracker::new(proxy_core::model::NodeInfo::new("n")),
+            RunnerConfig::default(),
+        );
+        let mut status = runner.status();
+        let task = tokio::spawn(runner.run(rx, std::future::pending()));
+        tx.send(SourceEvent::Reset(vec![]))
+            .await
+            .expect("runner alive");
+        // While the sync blocks, the ticker (and this task) keep running on the other worker.
+        status.changed().await.expect("status");
+        let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(ms(200)).await;
+        let during = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
+        assert!(
+            during >= 5,
+            "only {during} ticks while the datapath blocked"
+        );
+        status
+            .wait_for(|s| s.last_success.is_some())
+            .await
+            .expect("status");
+        drop(tx);
+        task.await.expect("runner");
+        ticker.abort();
+    });
+}

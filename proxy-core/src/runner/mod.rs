@@ -37,6 +37,10 @@
 //!   sync), no sooner than the minimum period allows and without retrying it, then returns.
 //!   Either way it hands back the datapath, e.g. so that the caller can clean up.
 //!
+//! On a multi-threaded runtime each call to the datapath runs where blocking is allowed
+//! (`tokio::task::block_in_place`): a backend may block in `sync` without stalling the
+//! runtime's other tasks.
+//!
 //! Conversion warnings are logged by the tracker with `tracing::warn!`. Each call to the
 //! datapath is logged (backend, mode, duration, result: full syncs at `info`, partial ones at
 //! `debug`, retryable failures at `warn`, fatal ones at `error`) and reported to the
@@ -286,7 +290,7 @@ impl<D: Datapath> SyncRunner<D> {
             return;
         }
         self.schedule.started(started, mode);
-        let result = self.datapath.sync(self.tracker.state(), &delta, mode).await;
+        let result = off_runtime(self.datapath.sync(self.tracker.state(), &delta, mode)).await;
         let ended = Instant::now();
         if let (Ok(_), Some(hook)) = (&result, &mut self.after_sync) {
             hook.after_sync(self.tracker.state(), &delta).await;
@@ -377,6 +381,19 @@ impl<D: Datapath> SyncRunner<D> {
                 "datapath sync failed with a fatal error"
             ),
         }
+    }
+}
+
+/// Runs a datapath call so that its blocking work (netlink round trips, restore processes,
+/// seconds at 10k services) cannot stall the runtime's other tasks (watchers, HTTP servers):
+/// on a multi-threaded runtime the worker first hands its other tasks to the other workers
+/// (`block_in_place`); elsewhere (tests on one thread) the call is awaited as it is.
+async fn off_runtime<F: Future>(call: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| handle.block_on(call))
+        }
+        _ => call.await,
     }
 }
 
