@@ -281,3 +281,34 @@ fn a_blocking_sync_does_not_stall_other_tasks() {
         ticker.abort();
     });
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_streamed_relist_deletes_only_what_it_did_not_see_and_only_at_its_end() {
+    let h = Harness::start(RunnerConfig::default());
+    h.send(resync(
+        ObjectKind::Service,
+        vec![service("a", "10.96.0.10"), service("b", "10.96.0.11")],
+    ))
+    .await;
+    h.send(resync(ObjectKind::EndpointSlice, vec![])).await;
+    h.until(ms(500)).await;
+    h.send(SourceEvent::RelistBegin(ObjectKind::Service)).await;
+    h.send(SourceEvent::Apply(service("a", "10.96.0.10"))).await;
+    h.until(secs(2)).await;
+    let state = h.fake.last_state().expect("synced");
+    assert!(
+        state.services.contains_key(&port("b")),
+        "nothing deleted mid-relist"
+    );
+    h.send(SourceEvent::Apply(service("c", "10.96.0.12"))).await;
+    h.send(SourceEvent::RelistEnd(ObjectKind::Service)).await;
+    h.until(secs(4)).await;
+    let state = h.fake.last_state().expect("synced");
+    let names: Vec<&str> = state
+        .services
+        .keys()
+        .map(|k| k.service.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "c"]);
+    h.shutdown().await;
+}

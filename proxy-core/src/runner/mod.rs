@@ -6,7 +6,8 @@
 //! `BoundedFrequencyRunner`, with a growing backoff on failure):
 //!
 //! - **Readiness.** Nothing is synced before the initial lists are complete: a
-//!   [`SourceEvent::Reset`] (every kind at once), or a [`SourceEvent::Resync`] of each kind
+//!   [`SourceEvent::Reset`] (every kind at once), or a [`SourceEvent::Resync`] (or
+//!   [`SourceEvent::RelistEnd`]) of each kind
 //!   the runner waits for (Services and EndpointSlices by default, see
 //!   [`SyncRunner::with_initial_lists`]; the Node optionally, for a bounded time).
 //!   `Apply`/`Delete` events before that are recorded, not lost. The first sync starts right
@@ -89,8 +90,13 @@ pub enum SourceEvent {
     Delete(KubeObject),
     /// A full relist of every kind (a re-read file): objects not listed are deleted.
     Reset(Vec<KubeObject>),
-    /// A complete list of one kind (its initial list, or a relist after the watch expired):
-    /// objects of that kind not listed are deleted; other kinds are untouched.
+    /// A relist of one kind begins (its initial list, or a relist after the watch expired):
+    /// its objects follow as `Apply`s (watch updates may interleave), then `RelistEnd`.
+    RelistBegin(ObjectKind),
+    /// The relist of one kind is complete: objects of that kind not applied since its
+    /// `RelistBegin` are deleted; other kinds are untouched.
+    RelistEnd(ObjectKind),
+    /// A complete list of one kind at once: `RelistBegin`, an `Apply` each, `RelistEnd`.
     Resync {
         /// The kind listed.
         kind: ObjectKind,
@@ -235,6 +241,11 @@ impl<D: Datapath> SyncRunner<D> {
                     ObjectKind::EndpointSlice,
                     ObjectKind::Node,
                 ]);
+            }
+            SourceEvent::RelistBegin(kind) => self.tracker.begin_relist(kind),
+            SourceEvent::RelistEnd(kind) => {
+                self.tracker.end_relist(kind);
+                self.readiness.listed([kind]);
             }
             SourceEvent::Resync { kind, objects } => {
                 self.tracker.resync(kind, objects);

@@ -26,9 +26,8 @@
 
 mod endpoints_tracker;
 mod pending;
+mod relist;
 mod service_tracker;
-
-use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -39,14 +38,11 @@ use crate::object::KubeObject;
 use crate::state::{Delta, ProxyState};
 
 use endpoints_tracker::{EndpointsTracker, SliceKey};
+use relist::Relists;
 use service_tracker::ServiceTracker;
 
-/// Every kind of object the tracker keeps.
-const ALL_KINDS: &[ObjectKind] = &[
-    ObjectKind::Service,
-    ObjectKind::EndpointSlice,
-    ObjectKind::Node,
-];
+/// The kinds a [`ChangeTracker::reset`] replaces (a file need not hold the Node).
+const ALL_KINDS: &[ObjectKind] = &[ObjectKind::Service, ObjectKind::EndpointSlice];
 
 /// Records Service, EndpointSlice and Node events between syncs; on each sync applies them to
 /// the state and hands out what changed.
@@ -57,6 +53,8 @@ pub struct ChangeTracker {
     endpoints: EndpointsTracker,
     /// The node as the latest Node object describes it, if it differs from the state's.
     pending_node: Option<NodeInfo>,
+    /// The relists in progress.
+    relists: Relists,
     /// Addresses given by configuration; they win over the Node object's.
     configured_ips: bool,
 }
@@ -74,6 +72,7 @@ impl ChangeTracker {
             services: ServiceTracker::default(),
             endpoints: EndpointsTracker::default(),
             pending_node: None,
+            relists: Relists::default(),
         }
     }
 
@@ -82,20 +81,23 @@ impl ChangeTracker {
         let warnings = match obj {
             KubeObject::Service(svc) => {
                 let conv = convert::service(svc);
-                self.services
-                    .update(service_key(&svc.metadata), conv.value, &self.state.services);
+                let key = service_key(&svc.metadata);
+                self.relists.saw_service(&key);
+                self.services.update(key, conv.value, &self.state.services);
                 conv.warnings
             }
             KubeObject::EndpointSlice(slice) => {
                 let conv = convert::endpoint_slice(slice, &self.state.node.name);
-                self.endpoints.update(
-                    slice_key(&slice.metadata),
-                    conv.value,
-                    &self.state.endpoints,
-                );
+                let key = slice_key(&slice.metadata);
+                self.relists.saw_slice(&key);
+                self.endpoints
+                    .update(key, conv.value, &self.state.endpoints);
                 conv.warnings
             }
             KubeObject::Node(node) => {
+                if node.metadata.name.as_deref() == Some(self.state.node.name.as_str()) {
+                    self.relists.saw_node();
+                }
                 let conv = convert::node(node);
                 if let Some(info) = conv.value {
                     self.update_node(info);
@@ -127,59 +129,71 @@ impl ChangeTracker {
     /// Replaces everything with `objs` (a relist of every kind, or a re-read file): services
     /// and slices not in `objs` are deleted. Returns what conversion dropped.
     pub fn reset(&mut self, objs: &[KubeObject]) -> Vec<Error> {
-        self.forget_all_but(ALL_KINDS, objs);
-        objs.iter().flat_map(|o| self.apply(o)).collect()
+        ALL_KINDS.iter().for_each(|&kind| self.begin_relist(kind));
+        let warnings = objs.iter().flat_map(|o| self.apply(o)).collect();
+        ALL_KINDS.iter().for_each(|&kind| self.end_relist(kind));
+        warnings
     }
 
     /// [`ChangeTracker::reset`], freeing each object once converted, so a relist of a large
     /// cluster is not held twice (as objects and as state).
     pub fn reset_owned(&mut self, objs: Vec<KubeObject>) -> Vec<Error> {
-        self.forget_all_but(ALL_KINDS, &objs);
-        objs.into_iter().flat_map(|o| self.apply(&o)).collect()
+        ALL_KINDS.iter().for_each(|&kind| self.begin_relist(kind));
+        let warnings = objs.into_iter().flat_map(|o| self.apply(&o)).collect();
+        ALL_KINDS.iter().for_each(|&kind| self.end_relist(kind));
+        warnings
     }
 
     /// Replaces every object of `kind` with `objs` (a relist of that kind alone; objects of
     /// other kinds in `objs` are ignored): those not listed are deleted, the others of other
-    /// kinds are untouched. A Node list without this node keeps what was known of it.
+    /// kinds are untouched.
     pub fn resync(&mut self, kind: ObjectKind, objs: Vec<KubeObject>) -> Vec<Error> {
-        let objs: Vec<KubeObject> = objs.into_iter().filter(|o| o.kind() == kind).collect();
-        self.forget_all_but(&[kind], &objs);
-        if kind == ObjectKind::Node
-            && !objs
-                .iter()
-                .any(|o| o.reference().name == self.state.node.name)
-        {
-            tracing::warn!(node = %self.state.node.name, "this node's Node object is not in the list (deleted?): keeping what was known of it");
-        }
-        objs.into_iter().flat_map(|o| self.apply(&o)).collect()
+        self.begin_relist(kind);
+        let warnings = objs
+            .into_iter()
+            .filter(|o| o.kind() == kind)
+            .flat_map(|o| self.apply(&o))
+            .collect();
+        self.end_relist(kind);
+        warnings
     }
 
-    /// Records the deletion of every service and slice of `kinds` not among `objs`.
-    fn forget_all_but(&mut self, kinds: &[ObjectKind], objs: &[KubeObject]) {
-        let mut services = BTreeSet::new();
-        let mut slices = BTreeSet::new();
-        for obj in objs {
-            match obj {
-                KubeObject::Service(s) => {
-                    services.insert(service_key(&s.metadata));
+    /// Starts a relist of `kind`, streamed: the objects listed follow as
+    /// [`ChangeTracker::apply`]s (updates from the watch may interleave), then
+    /// [`ChangeTracker::end_relist`] deletes those of that kind not applied since. Nothing is
+    /// deleted before the end, so an interrupted relist loses nothing.
+    pub fn begin_relist(&mut self, kind: ObjectKind) {
+        self.relists.begin(kind);
+    }
+
+    /// Ends the relist of `kind`: objects of that kind not applied since it began are deleted.
+    /// A Node list without this node keeps what was known of it. Without a relist in progress,
+    /// nothing happens.
+    pub fn end_relist(&mut self, kind: ObjectKind) {
+        match kind {
+            ObjectKind::Service => {
+                let Some(seen) = self.relists.services.take() else {
+                    return;
+                };
+                for key in self.services.known(&self.state.services) {
+                    if !seen.contains(&key) {
+                        self.services.update(key, Vec::new(), &self.state.services);
+                    }
                 }
-                KubeObject::EndpointSlice(s) => {
-                    slices.insert(slice_key(&s.metadata));
-                }
-                KubeObject::Node(_) => {}
             }
-        }
-        if kinds.contains(&ObjectKind::Service) {
-            for key in self.services.known(&self.state.services) {
-                if !services.contains(&key) {
-                    self.services.update(key, Vec::new(), &self.state.services);
+            ObjectKind::EndpointSlice => {
+                let Some(seen) = self.relists.slices.take() else {
+                    return;
+                };
+                for key in self.endpoints.known() {
+                    if !seen.contains(&key) {
+                        self.endpoints.update(key, None, &self.state.endpoints);
+                    }
                 }
             }
-        }
-        if kinds.contains(&ObjectKind::EndpointSlice) {
-            for key in self.endpoints.known() {
-                if !slices.contains(&key) {
-                    self.endpoints.update(key, None, &self.state.endpoints);
+            ObjectKind::Node => {
+                if self.relists.node.take() == Some(false) {
+                    tracing::warn!(node = %self.state.node.name, "this node's Node object is not in the list (deleted?): keeping what was known of it");
                 }
             }
         }
