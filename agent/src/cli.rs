@@ -82,8 +82,11 @@ impl fmt::Display for IptablesVariant {
 }
 
 /// Where the Kubernetes objects come from (`--source`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum SourceSpec {
+    /// `kube`: the API server (in-cluster, or `--kubeconfig` / `--master`).
+    #[default]
+    Kube,
     /// `file:PATH`: a file of Services, EndpointSlices and Nodes (multi-document YAML, JSON, or
     /// a `kubectl get -o yaml` List).
     File(PathBuf),
@@ -93,16 +96,19 @@ impl FromStr for SourceSpec {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "kube" {
+            return Ok(SourceSpec::Kube);
+        }
         match s.split_once(':') {
             Some(("file", "")) => {
                 Err("file: needs a path, as in file:/etc/svcproxy/cluster.yaml".to_owned())
             }
             Some(("file", path)) => Ok(SourceSpec::File(PathBuf::from(path))),
-            Some((scheme, _)) if is_scheme(scheme) => Err(format!(
-                "unsupported source {scheme:?}: only file:PATH is supported"
-            )),
+            Some((scheme, _)) if is_scheme(scheme) => {
+                Err(format!("unsupported source {scheme:?}: kube or file:PATH"))
+            }
             _ => Err(format!(
-                "expected file:PATH (a source with its scheme), e.g. file:{s}"
+                "expected kube or file:PATH (a source with its scheme), e.g. file:{s}"
             )),
         }
     }
@@ -118,6 +124,7 @@ fn is_scheme(s: &str) -> bool {
 impl fmt::Display for SourceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            SourceSpec::Kube => f.write_str("kube"),
             SourceSpec::File(path) => write!(f, "file:{}", path.display()),
         }
     }
@@ -209,10 +216,19 @@ pub struct ProxyArgs {
     #[arg(long, value_enum, value_name = "BACKEND")]
     pub backend: Backend,
 
-    /// Where the Services, EndpointSlices and Nodes come from: file:PATH (multi-document YAML,
-    /// JSON, or a `kubectl get -o yaml` List).
-    #[arg(long, value_name = "file:PATH")]
+    /// Where the Services, EndpointSlices and Nodes come from: `kube` (the API server), or
+    /// file:PATH (multi-document YAML, JSON, or a `kubectl get -o yaml` List).
+    #[arg(long, value_name = "kube|file:PATH", default_value = "kube")]
     pub source: SourceSpec,
+
+    /// With --source kube: the kubeconfig file to reach the API server with (default: the
+    /// in-cluster service account).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// With --source kube: the API server's URL, overriding the kubeconfig's.
+    #[arg(long, value_name = "URL")]
+    pub master: Option<String>,
 
     /// Apply a source that holds no objects, removing every service. Without it such a read
     /// is refused: an empty or half-written file must not empty the node.
@@ -220,13 +236,15 @@ pub struct ProxyArgs {
     pub allow_empty_source: bool,
 
     /// This node's name (marks its local endpoints; its Node object, if the source has one,
-    /// gives its labels).
-    #[arg(long, value_name = "NAME")]
-    pub node_name: String,
+    /// gives its labels); default: the host name. kube-proxy's `--hostname-override` is
+    /// accepted for it.
+    #[arg(long, alias = "hostname-override", value_name = "NAME")]
+    pub node_name: Option<String>,
 
     /// The node's primary IP of a family; give it once per family the node serves (IPv4 and/or
-    /// IPv6). Only those families are programmed.
-    #[arg(long = "node-ip", value_name = "IP", required = true, value_parser = parse_ip)]
+    /// IPv6). Only those families are programmed. Required with a file source; with `kube`,
+    /// the Node's addresses are used when none is given.
+    #[arg(long = "node-ip", value_name = "IP", value_parser = parse_ip)]
     pub node_ips: Vec<IpAddr>,
 
     /// The cluster's pod network (repeatable): traffic from it is pod traffic; without any,

@@ -37,7 +37,7 @@ async fn run(config: &RunConfig) -> Result<(), Error> {
     let _lock = take_lock(&config.proxy.datapath).await?;
     let datapath = backend::open(&config.proxy.datapath).await?;
     let shutdown = shutdown_signal()?;
-    sync::run_until(config, datapath, shutdown).await;
+    sync::run_until(config, datapath, shutdown).await?;
     info!("stopped; the rules stay in place");
     Ok(())
 }

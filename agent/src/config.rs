@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -111,7 +112,7 @@ impl DatapathConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyConfig {
     /// Where the objects come from.
-    pub source: SourceSpec,
+    pub source: Source,
     /// Whether a source without objects is applied (removing every service) instead of refused.
     pub allow_empty_source: bool,
     /// The node's name.
@@ -148,9 +149,28 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
     type Error = ConfigError;
 
     fn try_from(args: ProxyArgs) -> Result<Self, Self::Error> {
-        validate_node_name(&args.node_name)?;
-        let node_ips = validate_node_ips(&args.node_ips)?;
-        let families: BTreeSet<IpFamily> = node_ips.iter().map(IpFamily::of).collect();
+        let node_name = match args.node_name {
+            Some(name) => name,
+            None => host_name()?,
+        };
+        validate_node_name(&node_name)?;
+        let source = match (args.source, args.kubeconfig, args.master) {
+            (SourceSpec::Kube, kubeconfig, master) => Source::Kube { kubeconfig, master },
+            (SourceSpec::File(path), None, None) => Source::File(path),
+            (SourceSpec::File(_), _, _) => {
+                return Err(ConfigError::new(
+                    "--kubeconfig",
+                    "--kubeconfig and --master apply to --source kube only",
+                ));
+            }
+        };
+        let node_ips = validate_node_ips(&args.node_ips, matches!(source, Source::Kube { .. }))?;
+        // Without a --node-ip the Node object tells the families: every one is allowed here.
+        let families: BTreeSet<IpFamily> = if node_ips.is_empty() {
+            BTreeSet::from([IpFamily::V4, IpFamily::V6])
+        } else {
+            node_ips.iter().map(IpFamily::of).collect()
+        };
         let cluster_cidrs = validate_cidrs("--cluster-cidr", &args.cluster_cidrs, &families)?;
         let service_cidrs = validate_cidrs("--service-cidr", &args.service_cidrs, &families)?;
         let nodeport_addresses = match args.nodeport_addresses {
@@ -163,9 +183,9 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
             validate_netns(name)?;
         }
         Ok(ProxyConfig {
-            source: args.source,
+            source,
             allow_empty_source: args.allow_empty_source,
-            node_name: args.node_name,
+            node_name,
             node_ips,
             datapath: DatapathConfig {
                 backend: args.backend,
@@ -179,6 +199,20 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
             },
         })
     }
+}
+
+/// Where the objects come from, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The API server: in-cluster, or through a kubeconfig, with an optional URL override.
+    Kube {
+        /// The kubeconfig file, if not in-cluster.
+        kubeconfig: Option<PathBuf>,
+        /// The API server's URL, overriding the kubeconfig's (or alone: no credentials).
+        master: Option<String>,
+    },
+    /// A file of objects.
+    File(PathBuf),
 }
 
 /// The configuration of `run`: that of `sync`, and the sync timing.
@@ -282,12 +316,12 @@ fn validate_node_name(name: &str) -> Result<(), ConfigError> {
 }
 
 /// Checks the node IPs: usable unicast addresses, at most one per family.
-fn validate_node_ips(ips: &[IpAddr]) -> Result<Vec<IpAddr>, ConfigError> {
+fn validate_node_ips(ips: &[IpAddr], from_node: bool) -> Result<Vec<IpAddr>, ConfigError> {
     let flag = "--node-ip";
-    if ips.is_empty() {
+    if ips.is_empty() && !from_node {
         return Err(ConfigError::new(
             flag,
-            "required: give the node's primary IP (once per family)",
+            "required with a file source: give the node's primary IP (once per family)",
         ));
     }
     let mut seen: Vec<IpAddr> = Vec::new();
@@ -349,6 +383,17 @@ fn validate_cidrs(
         }
     }
     Ok(out)
+}
+
+/// This host's name, the default node name (as kube-proxy's).
+fn host_name() -> Result<String, ConfigError> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").map_err(|e| {
+        ConfigError::new(
+            "--node-name",
+            format!("not given, and the host name is unreadable: {e}"),
+        )
+    })?;
+    Ok(name.trim().to_lowercase())
 }
 
 /// Checks a network namespace name: one path component under `/run/netns`.

@@ -16,6 +16,9 @@ pub enum Error {
     /// The source could not be read.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The API server could not be configured.
+    #[error(transparent)]
+    Kube(#[from] crate::source::kube::ClientError),
     /// The backend was not compiled into this build.
     #[error("the {0} backend is not available in this build yet")]
     BackendUnavailable(Backend),

@@ -4,34 +4,89 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use proxy_core::runner::{RunnerConfig, SourceEvent, SyncOutcome, SyncRunner};
 use proxy_core::tracker::ChangeTracker;
 use proxy_core::{Datapath, ProxyState, SyncReport};
 use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
 
-use crate::cli::SourceSpec;
-use crate::config::{ProxyConfig, RunConfig};
+use crate::config::{ProxyConfig, RunConfig, Source};
 use crate::error::Error;
-use crate::source::FileSource;
+use crate::source::{FileSource, KubeSource, kube};
 
 /// How many source events may wait for the runner.
-const EVENT_QUEUE: usize = 16;
+const EVENT_QUEUE: usize = 1024;
 
-/// The source a configuration names.
-fn source(config: &ProxyConfig) -> FileSource {
-    match &config.source {
-        SourceSpec::File(path) => FileSource::new(path).allow_empty(config.allow_empty_source),
+/// How long the first sync waits for this node's Node object from the API server.
+const NODE_WAIT: Duration = Duration::from_secs(10);
+
+/// A source, opened.
+#[derive(Clone)]
+enum Opened {
+    /// A file.
+    File(FileSource),
+    /// The API server.
+    Kube(KubeSource),
+}
+
+/// Opens the source a configuration names (for the API server: builds the client).
+async fn open(config: &ProxyConfig) -> Result<Opened, Error> {
+    Ok(match &config.source {
+        Source::File(path) => {
+            Opened::File(FileSource::new(path).allow_empty(config.allow_empty_source))
+        }
+        Source::Kube { kubeconfig, master } => {
+            let client = kube::client(kubeconfig.as_deref(), master.as_deref()).await?;
+            Opened::Kube(KubeSource::new(client, config.node_name.clone()))
+        }
+    })
+}
+
+impl Opened {
+    /// Starts watching: events go to `events` until it closes.
+    fn spawn(self, events: mpsc::Sender<SourceEvent>) -> JoinHandle<()> {
+        match self {
+            Opened::File(file) => tokio::spawn(file.watch(events)),
+            Opened::Kube(kube) => tokio::spawn(kube.watch(events)),
+        }
+    }
+
+    /// A runner for this source: the API source makes it wait for its kinds' lists.
+    fn runner<D: Datapath>(&self, runner: SyncRunner<D>) -> SyncRunner<D> {
+        match self {
+            Opened::File(_) => runner,
+            Opened::Kube(_) => runner.with_initial_lists(kube::REQUIRED_KINDS, Some(NODE_WAIT)),
+        }
     }
 }
 
-/// Reads the source once and makes one full sync of `datapath`. Fails if the source cannot
-/// be read or the sync fails; a failed sync is not retried.
+/// Stops a source task, re-raising its panic if it had one.
+async fn stop(task: JoinHandle<()>) {
+    task.abort();
+    if let Err(err) = task.await
+        && err.is_panic()
+    {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+/// Reads the source once (a file: now, failing on an unusable read; the API server: until
+/// its initial lists are in) and makes one full sync of `datapath`. Fails if the source
+/// cannot be read or the sync fails; a failed sync is not retried.
 pub async fn run_once<D: Datapath>(config: &ProxyConfig, datapath: D) -> Result<SyncReport, Error> {
-    let objects = source(config).read().await?;
-    let (tx, rx) = mpsc::channel(1);
-    // The receiver is alive: this cannot fail.
-    let _ = tx.send(SourceEvent::Reset(objects)).await;
+    let source = open(config).await?;
+    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+    let task = match &source {
+        Opened::File(file) => {
+            let objects = file.read().await?;
+            // The receiver is alive: this cannot fail.
+            let _ = tx.send(SourceEvent::Reset(objects)).await;
+            None
+        }
+        Opened::Kube(_) => Some(source.clone().spawn(tx.clone())),
+    };
     // The runner stops as soon as its first sync is reported (the channel stays open, or it
     // would make a last attempt after a failure).
     let outcome = Arc::new(Mutex::new(None::<SyncOutcome>));
@@ -46,11 +101,16 @@ pub async fn run_once<D: Datapath>(config: &ProxyConfig, datapath: D) -> Result<
         }
     };
     let tracker = ChangeTracker::new(config.node_info());
-    SyncRunner::new(datapath, tracker, RunnerConfig::default())
+    let runner = SyncRunner::new(datapath, tracker, RunnerConfig::default());
+    source
+        .runner(runner)
         .with_observer(observer)
         .run(rx, done.notified())
         .await;
     drop(tx);
+    if let Some(task) = task {
+        stop(task).await;
+    }
     let outcome = outcome.lock().ok().and_then(|mut slot| slot.take());
     match outcome {
         Some(SyncOutcome {
@@ -64,34 +124,53 @@ pub async fn run_once<D: Datapath>(config: &ProxyConfig, datapath: D) -> Result<
     }
 }
 
-/// Syncs `datapath` from the source until `shutdown` completes: the source is watched and
-/// re-read on change, the runner times the syncs as `config.runner` says. Returns the datapath;
-/// the rules it programmed stay in place.
-pub async fn run_until<D, S>(config: &RunConfig, datapath: D, shutdown: S) -> D
+/// Syncs `datapath` from the source until `shutdown` completes: the source is watched (a
+/// file re-read on change, the API server's watches followed), the runner times the syncs as
+/// `config.runner` says. Returns the datapath; the rules it programmed stay in place. Fails
+/// only if the source cannot be opened.
+pub async fn run_until<D, S>(config: &RunConfig, datapath: D, shutdown: S) -> Result<D, Error>
 where
     D: Datapath,
     S: Future<Output = ()>,
 {
+    let source = open(&config.proxy).await?;
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-    let watcher = tokio::spawn(source(&config.proxy).watch(tx));
     let tracker = ChangeTracker::new(config.proxy.node_info());
-    let datapath = SyncRunner::new(datapath, tracker, config.runner)
-        .run(rx, shutdown)
-        .await;
-    // The runner dropped the receiver: the watcher stops at once.
-    if let Err(err) = watcher.await
-        && err.is_panic()
-    {
-        std::panic::resume_unwind(err.into_panic());
-    }
-    datapath
+    let runner = source.runner(SyncRunner::new(datapath, tracker, config.runner));
+    let task = source.spawn(tx);
+    let datapath = runner.run(rx, shutdown).await;
+    stop(task).await;
+    Ok(datapath)
 }
 
-/// The state the source describes, as a backend would be asked to program it (for `dump`).
+/// The state the source describes, as a backend would be asked to program it (for `dump`):
+/// a file read once, or the API server's initial lists.
 pub async fn planned_state(config: &ProxyConfig) -> Result<ProxyState, Error> {
-    let objects = source(config).read().await?;
     let mut tracker = ChangeTracker::new(config.node_info());
-    tracker.reset_owned(objects);
+    match open(config).await? {
+        Opened::File(file) => {
+            tracker.reset_owned(file.read().await?);
+        }
+        kube @ Opened::Kube(_) => {
+            let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+            let task = kube.spawn(tx);
+            let mut listed = std::collections::BTreeSet::new();
+            while listed.len() < kube::REQUIRED_KINDS.len() {
+                match rx.recv().await {
+                    Some(SourceEvent::RelistBegin(kind)) => tracker.begin_relist(kind),
+                    Some(SourceEvent::RelistEnd(kind)) => {
+                        tracker.end_relist(kind);
+                        listed.extend(kube::REQUIRED_KINDS.into_iter().filter(|k| *k == kind));
+                    }
+                    Some(SourceEvent::Apply(object)) => drop(tracker.apply(&object)),
+                    Some(SourceEvent::Delete(object)) => tracker.delete(&object),
+                    Some(_) => {}
+                    None => break,
+                }
+            }
+            stop(task).await;
+        }
+    }
     tracker.take_delta();
     Ok(tracker.state().clone())
 }

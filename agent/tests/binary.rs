@@ -95,7 +95,7 @@ fn a_failure_exits_1_with_one_line() {
 
 #[test]
 fn a_usage_error_exits_2() {
-    let out = svcproxy(&["sync", "--backend", "nftables"]);
+    let out = svcproxy(&["sync", "--source", "kube"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--source"));
+    assert!(stderr(&out).contains("--backend"));
 }

@@ -9,7 +9,7 @@ use clap::{CommandFactory, Parser};
 use ipnet::IpNet;
 use proxy_core::model::IpFamily;
 use svcproxy::cli::{Backend, Cli, IptablesVariant, NodePortAddresses, SourceSpec};
-use svcproxy::config::{Config, DatapathConfig, DemoConfig, ProxyConfig};
+use svcproxy::config::{Config, DatapathConfig, DemoConfig, ProxyConfig, Source};
 use svcproxy::duration::{format_duration, parse_duration};
 
 /// Parses and validates a command line (without the program name); errors as the user sees
@@ -81,12 +81,44 @@ fn clap_definition_is_consistent() {
 }
 
 #[test]
+fn the_api_source_is_the_default_and_needs_no_node_ip() {
+    let line = |s: &str| parse(&s.split_whitespace().collect::<Vec<_>>());
+    let config = match line("run --backend nftables --hostname-override node-b") {
+        Ok(Config::Run(run)) => run.proxy,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        config.source,
+        Source::Kube {
+            kubeconfig: None,
+            master: None
+        }
+    );
+    assert_eq!(config.node_name, "node-b");
+    assert!(config.node_ips.is_empty(), "taken from the Node object");
+    let config = match line(
+        "sync --backend nftables --source kube --kubeconfig /k --master http://10.0.0.1:8080",
+    ) {
+        Ok(Config::Sync(sync)) => sync,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        config.source,
+        Source::Kube {
+            kubeconfig: Some(PathBuf::from("/k")),
+            master: Some("http://10.0.0.1:8080".to_owned())
+        }
+    );
+    assert!(!config.node_name.is_empty(), "the host name by default");
+}
+
+#[test]
 fn sync_defaults() {
     let config = sync_ok(&[]);
     assert_eq!(
         config,
         ProxyConfig {
-            source: SourceSpec::File(PathBuf::from("/etc/svcproxy/cluster.yaml")),
+            source: Source::File(PathBuf::from("/etc/svcproxy/cluster.yaml")),
             allow_empty_source: false,
             node_name: "node-a".to_owned(),
             node_ips: vec![ip("192.168.0.2")],
@@ -215,7 +247,7 @@ fn run_defaults_and_periods() {
     assert_eq!(config.runner.min_sync_period, Duration::from_secs(1));
     assert_eq!(config.runner.sync_period, Duration::from_secs(30));
     let same_as_sync = ProxyConfig {
-        source: SourceSpec::File(PathBuf::from("cluster.yaml")),
+        source: Source::File(PathBuf::from("cluster.yaml")),
         allow_empty_source: false,
         ..sync_ok(&[])
     };
@@ -377,11 +409,12 @@ fn source_spec() {
     );
     let err = parse("https://api:6443").expect_err("unsupported scheme");
     assert!(
-        err.contains("\"https\"") && err.contains("only file:PATH"),
+        err.contains("\"https\"") && err.contains("kube or file:PATH"),
         "{err}"
     );
     let err = parse("/a/b.yaml").expect_err("no scheme");
-    assert!(err.contains("expected file:PATH"), "{err}");
+    assert!(err.contains("expected kube or file:PATH"), "{err}");
+    assert_eq!(parse("kube"), Ok(SourceSpec::Kube));
     assert!(parse("file:").is_err());
 }
 
@@ -434,11 +467,11 @@ fn invalid_command_lines_name_the_flag() {
         ("missing backend", "sync --source file:a --node-name n --node-ip 10.0.0.1", "--backend", "required"),
         ("unknown backend", "sync --backend ebpf --source file:a --node-name n --node-ip 10.0.0.1", "--backend", "ebpf"),
         ("demo unknown backend", "demo --backend ebpf", "--backend", "ebpf"),
-        ("missing source", BARE, "--source", "required"),
-        ("source scheme", "BARE --source http://x/y", "--source", "only file:PATH"),
+        ("file without node ip", "sync --backend nftables --source file:a --node-name n", "--node-ip", "required with a file source"),
+        ("kubeconfig with a file", "BARE --source file:a --kubeconfig k", "--kubeconfig", "--source kube only"),
+        ("source scheme", "BARE --source http://x/y", "--source", "kube or file:PATH"),
         ("source without scheme", "BARE --source cluster.yaml", "--source", "file:PATH"),
         ("source without path", "BARE --source file:", "--source", "path"),
-        ("missing node name", "sync --backend nftables --source file:a --node-ip 10.0.0.1", "--node-name", "required"),
         ("empty node name", "sync --backend nftables --source file:a --node-name= --node-ip 10.0.0.1", "--node-name", "empty"),
         ("node name not DNS", "sync --backend nftables --source file:a --node-name Node_A --node-ip 10.0.0.1", "--node-name", "DNS"),
         ("missing node IP", "sync --backend nftables --source file:a --node-name n", "--node-ip", "required"),

@@ -7,9 +7,9 @@ use std::time::Duration;
 use proxy_core::model::{Protocol, ServicePortName};
 use proxy_core::runner::RunnerConfig;
 use proxy_core::{Error, FakeDatapath, SyncMode};
-use svcproxy::cli::{Backend, IptablesVariant, NodePortAddresses, SourceSpec};
+use svcproxy::cli::{Backend, IptablesVariant, NodePortAddresses};
 use svcproxy::commands;
-use svcproxy::config::{Config, DatapathConfig, ProxyConfig, RunConfig};
+use svcproxy::config::{Config, DatapathConfig, ProxyConfig, RunConfig, Source};
 use svcproxy::sync::{planned_state, run_once, run_until};
 use tokio::sync::oneshot;
 use tokio::time::sleep;
@@ -19,7 +19,7 @@ use crate::common::{TempFile, cluster};
 /// A configuration reading `path`, for node-a (192.168.0.2).
 fn config(path: &Path) -> ProxyConfig {
     ProxyConfig {
-        source: SourceSpec::File(path.to_owned()),
+        source: Source::File(path.to_owned()),
         allow_empty_source: false,
         node_name: "node-a".to_owned(),
         node_ips: vec!["192.168.0.2".parse().expect("IP")],
@@ -110,6 +110,7 @@ fn spawn_run(
             let _ = stopped.await;
         })
         .await
+        .expect("the file source opens")
     });
     (stop, task)
 }

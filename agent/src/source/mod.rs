@@ -1,6 +1,8 @@
 //! Sources of Kubernetes objects: they send [`SourceEvent`](proxy_core::runner::SourceEvent)s
-//! to the sync runner. Only files for now (`--source file:PATH`).
+//! to the sync runner: a file (`--source file:PATH`) or the API server (`--source kube`).
 
 pub mod file;
+pub mod kube;
 
 pub use file::{FileSource, SourceError};
+pub use kube::KubeSource;
