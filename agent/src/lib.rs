@@ -11,10 +11,12 @@
 //! `sync`, `run` and `cleanup` hold the target namespace's instance lock ([`lock`]) while they
 //! work, so two svcproxy processes never program one namespace at once.
 //!
-//! The library exists so that tests drive the same code as the binary, with
+//! The library serves two users: tests, which drive the same code as the binary with
 //! [`proxy_core::FakeDatapath`] in place of a kernel backend ([`sync::run_once`],
-//! [`sync::run_until`]).
+//! [`sync::run_until`]), and anyone who runs svcproxy's sources and runner around a datapath
+//! of their own ([`agent::Agent`]; `examples/custom_agent.rs`).
 
+pub mod agent;
 pub mod backend;
 pub mod cli;
 pub mod commands;

@@ -4,72 +4,23 @@
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use proxy_core::runner::{RunnerConfig, SourceEvent, SyncOutcome, SyncRunner};
 use proxy_core::tracker::ChangeTracker;
 use proxy_core::{Datapath, ProxyState, SyncReport};
 use tokio::sync::{Notify, mpsc};
-use tokio::task::JoinHandle;
 
-use crate::config::{ProxyConfig, RunConfig, Source};
+use crate::agent::{Agent, Opened, stop};
+use crate::config::{ProxyConfig, RunConfig};
 use crate::error::Error;
-use crate::source::{FileSource, KubeSource, kube};
+use crate::source::kube;
 
 /// How many source events may wait for the runner.
 const EVENT_QUEUE: usize = 1024;
 
-/// How long the first sync waits for this node's Node object from the API server.
-const NODE_WAIT: Duration = Duration::from_secs(10);
-
-/// A source, opened.
-#[derive(Clone)]
-enum Opened {
-    /// A file.
-    File(FileSource),
-    /// The API server.
-    Kube(KubeSource),
-}
-
-/// Opens the source a configuration names (for the API server: builds the client).
+/// Opens the source a configuration names.
 async fn open(config: &ProxyConfig) -> Result<Opened, Error> {
-    Ok(match &config.source {
-        Source::File(path) => {
-            Opened::File(FileSource::new(path).allow_empty(config.allow_empty_source))
-        }
-        Source::Kube { kubeconfig, master } => {
-            let client = kube::client(kubeconfig.as_deref(), master.as_deref()).await?;
-            Opened::Kube(KubeSource::new(client, config.node_name.clone()))
-        }
-    })
-}
-
-impl Opened {
-    /// Starts watching: events go to `events` until it closes.
-    fn spawn(self, events: mpsc::Sender<SourceEvent>) -> JoinHandle<()> {
-        match self {
-            Opened::File(file) => tokio::spawn(file.watch(events)),
-            Opened::Kube(kube) => tokio::spawn(kube.watch(events)),
-        }
-    }
-
-    /// A runner for this source: the API source makes it wait for its kinds' lists.
-    fn runner<D: Datapath>(&self, runner: SyncRunner<D>) -> SyncRunner<D> {
-        match self {
-            Opened::File(_) => runner,
-            Opened::Kube(_) => runner.with_initial_lists(kube::REQUIRED_KINDS, Some(NODE_WAIT)),
-        }
-    }
-}
-
-/// Stops a source task, re-raising its panic if it had one.
-async fn stop(task: JoinHandle<()>) {
-    task.abort();
-    if let Err(err) = task.await
-        && err.is_panic()
-    {
-        std::panic::resume_unwind(err.into_panic());
-    }
+    Opened::open(&config.source, &config.node_name, config.allow_empty_source).await
 }
 
 /// Reads the source once (a file: now, failing on an unusable read; the API server: until
@@ -133,14 +84,16 @@ where
     D: Datapath,
     S: Future<Output = ()>,
 {
-    let source = open(&config.proxy).await?;
-    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-    let tracker = ChangeTracker::new(config.proxy.node_info());
-    let runner = source.runner(SyncRunner::new(datapath, tracker, config.runner));
-    let task = source.spawn(tx);
-    let datapath = runner.run(rx, shutdown).await;
-    stop(task).await;
-    Ok(datapath)
+    agent(config).run(datapath, shutdown).await
+}
+
+/// The agent a `run` configuration describes.
+pub fn agent(config: &RunConfig) -> Agent {
+    let proxy = &config.proxy;
+    Agent::new(proxy.source.clone(), proxy.node_name.clone())
+        .node_ips(proxy.node_ips.clone())
+        .runner_config(config.runner)
+        .allow_empty_source(proxy.allow_empty_source)
 }
 
 /// The state the source describes, as a backend would be asked to program it (for `dump`):

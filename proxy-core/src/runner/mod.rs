@@ -180,6 +180,13 @@ impl<D: Datapath> SyncRunner<D> {
         self.status.subscribe()
     }
 
+    /// Publishes the status on `sender` (made before the runner, e.g. by an agent that hands
+    /// out receivers early).
+    pub fn with_status_sender(mut self, sender: watch::Sender<RunnerStatus>) -> Self {
+        self.status = sender;
+        self
+    }
+
     /// Reports every sync to `observer`.
     pub fn with_observer(mut self, observer: impl SyncObserver + 'static) -> Self {
         self.observer = Some(Box::new(observer));
