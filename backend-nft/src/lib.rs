@@ -7,7 +7,8 @@
 //!   lookups, `dnat` from registers, `fib`, `reject`, `dynset`);
 //! * [`set`]: named sets, verdict maps and concatenated data maps, and their elements;
 //! * [`netlink`]: a socket bound to a network namespace that applies one batch as one
-//!   transaction and reports per-message errors.
+//!   transaction and reports per-message errors; [`gather`] lays a batch of any size out as
+//!   the iovecs of that one `sendmsg`.
 //!
 //! All `unsafe` code (libnftnl calls and raw socket syscalls) is confined to the private
 //! `ffi` module.
@@ -15,11 +16,13 @@
 pub mod datapath;
 pub mod encode;
 mod ffi;
+pub mod gather;
 pub mod ir;
 pub mod names;
 pub mod netlink;
+pub mod owner;
 pub mod plan;
 pub mod render;
 pub mod types;
 
-pub use ffi::{expr, rule, set};
+pub use ffi::{expr, rule, set, table};
