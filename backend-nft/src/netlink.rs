@@ -33,10 +33,12 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nftnl::FinalizedBatch;
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
+use tokio::time::Instant;
 
 use crate::ffi::sock::RawSocket;
 use crate::gather::Gathered;
@@ -225,6 +227,9 @@ pub struct Sent {
     pub iovecs: usize,
     /// Bytes copied to fit the pages into those iovecs.
     pub copied: usize,
+    /// From the `sendmsg` to the last reply read: the kernel's work on the batch (it applies
+    /// the whole batch inside the `sendmsg`).
+    pub kernel: Duration,
 }
 
 /// A NETLINK_NETFILTER socket bound to one network namespace.
@@ -298,47 +303,15 @@ impl Socket {
     /// acknowledged every message, [`Error::Rejected`] (nothing applied) if it refused any.
     pub fn apply(&mut self, batch: &FinalizedBatch) -> Result<Sent, Error> {
         let parts: Vec<&[u8]> = batch.iter().collect();
-        let mut kinds = BTreeMap::new();
-        let mut expected = BTreeSet::new();
-        let mut total = 0;
-        for part in &parts {
-            total += part.len();
-            for msg in messages(part) {
-                let hdr = msg?;
-                kinds.insert(hdr.seq, MsgKind::from_type(hdr.ty));
-                if hdr.flags & NLM_F_ACK != 0 {
-                    expected.insert(hdr.seq);
-                }
-            }
-        }
+        let (kinds, mut expected) = scan(&parts)?;
+        let total = parts.iter().map(|p| p.len()).sum();
         if total > MAX_BATCH {
             return Err(Error::TooLarge { bytes: total });
         }
         self.reserve(total, kinds.len())?;
-        let (sent, stats) = {
-            let gathered = Gathered::new(&parts, self.max_iovecs);
-            let iovecs = gathered.iovecs();
-            let stats = Sent {
-                bytes: total,
-                messages: kinds.len(),
-                pages: parts.len(),
-                iovecs: iovecs.len(),
-                copied: gathered.copied(),
-            };
-            tracing::debug!(
-                bytes = stats.bytes,
-                messages = stats.messages,
-                pages = stats.pages,
-                iovecs = stats.iovecs,
-                copied = stats.copied,
-                "sending nftables batch"
-            );
-            (self.raw.send_parts(&iovecs).map_err(Error::Send)?, stats)
-        };
-        if sent != total {
-            return Err(Error::Send(io::Error::other("short send of batch")));
-        }
+        let (mut sent, start) = self.send(&parts, total, kinds.len())?;
         let rejected = self.drain_replies(&kinds, &mut expected)?;
+        sent.kernel = start.elapsed();
         if let Some(first) = rejected.first() {
             return Err(Error::Rejected {
                 first: first.clone(),
@@ -350,7 +323,41 @@ impl Socket {
                 missing: expected.into_iter().collect(),
             });
         }
-        Ok(stats)
+        Ok(sent)
+    }
+
+    /// Sends the `bytes` of `pages` (`messages` messages) in one `sendmsg`, laid out by
+    /// [`Gathered`]; returns what was sent and when the `sendmsg` started.
+    fn send(
+        &self,
+        pages: &[&[u8]],
+        bytes: usize,
+        messages: usize,
+    ) -> Result<(Sent, Instant), Error> {
+        let gathered = Gathered::new(pages, self.max_iovecs);
+        let iovecs = gathered.iovecs();
+        let sent = Sent {
+            bytes,
+            messages,
+            pages: pages.len(),
+            iovecs: iovecs.len(),
+            copied: gathered.copied(),
+            kernel: Duration::ZERO,
+        };
+        tracing::debug!(
+            bytes,
+            messages,
+            pages = sent.pages,
+            iovecs = sent.iovecs,
+            copied = sent.copied,
+            "sending nftables batch"
+        );
+        let start = Instant::now();
+        let n = self.raw.send_parts(&iovecs).map_err(Error::Send)?;
+        if n != bytes {
+            return Err(Error::Send(io::Error::other("short send of batch")));
+        }
+        Ok((sent, start))
     }
 
     /// Grows the socket buffers so that the batch fits in one datagram and all its replies
@@ -412,6 +419,23 @@ impl Socket {
         rejected.sort_by_key(|r| r.seq);
         Ok(rejected)
     }
+}
+
+/// Each message of a batch's `pages` by sequence number, and the sequence numbers that ask
+/// for an ACK.
+fn scan(pages: &[&[u8]]) -> Result<(BTreeMap<u32, MsgKind>, BTreeSet<u32>), Error> {
+    let mut kinds = BTreeMap::new();
+    let mut expected = BTreeSet::new();
+    for page in pages {
+        for msg in messages(page) {
+            let hdr = msg?;
+            kinds.insert(hdr.seq, MsgKind::from_type(hdr.ty));
+            if hdr.flags & NLM_F_ACK != 0 {
+                expected.insert(hdr.seq);
+            }
+        }
+    }
+    Ok((kinds, expected))
 }
 
 /// A parsed netlink message header and its payload.

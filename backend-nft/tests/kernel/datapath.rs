@@ -38,7 +38,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 /// A namespace for one test; `None` (skipped, with a message) when not root.
-fn netns(test: &str) -> Option<Netns> {
+pub(crate) fn netns(test: &str) -> Option<Netns> {
     if !testkit::root_or_skip(test) {
         return None;
     }
@@ -61,7 +61,7 @@ fn config() -> Config {
     }
 }
 
-fn datapath(ns: &Netns, config: Config) -> NftDatapath {
+pub(crate) fn datapath(ns: &Netns, config: Config) -> NftDatapath {
     datapath_with(ns, config, TableFlags::Auto)
 }
 
@@ -75,7 +75,7 @@ pub(crate) fn datapath_with(ns: &Netns, config: Config, table_flags: TableFlags)
     .expect("datapath in the namespace")
 }
 
-fn sync(
+pub(crate) fn sync(
     dp: &mut NftDatapath,
     state: &ProxyState,
     delta: &Delta,
@@ -88,7 +88,7 @@ fn sync(
         .block_on(dp.sync(state, delta, mode))
 }
 
-fn cleanup(dp: &mut NftDatapath) -> proxy_core::Result<()> {
+pub(crate) fn cleanup(dp: &mut NftDatapath) -> proxy_core::Result<()> {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime")
@@ -253,7 +253,7 @@ fn nft(ns: &Netns, args: &[&str]) -> Option<Vec<u8>> {
     out.status.success().then_some(out.stdout)
 }
 
-fn nft_json(ns: &Netns, args: &[&str]) -> Option<Json> {
+pub(crate) fn nft_json(ns: &Netns, args: &[&str]) -> Option<Json> {
     nft(ns, args).map(|b| serde_json::from_slice(&b).expect("nft prints JSON"))
 }
 

@@ -12,5 +12,6 @@ mod scenarios;
 mod datapath;
 mod netlink;
 mod nft;
+mod scale;
 mod shape;
 mod traffic;
