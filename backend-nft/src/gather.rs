@@ -8,6 +8,13 @@
 //! are sent in place and, only when there are more, all the remaining ones are copied into one
 //! buffer that becomes the last iovec: batches of up to `max` pages cost no copy, larger ones
 //! copy only what is past the limit.
+//!
+//! Measured against copying the whole batch into one buffer (one iovec) with `cargo bench -p
+//! benches --bench large_batch` (release build, 2 vCPUs), on a full sync of 60,000 services x
+//! 20 endpoints (81.9 MB, 1,247 pages): this layout copies 14.7 MB (the heap peaks 14.8 MB
+//! above the batch during the send) and spends 2 ms before the `sendmsg`; one buffer copies
+//! 81.9 MB (heap +82.0 MB) in 42 ms. The kernel's own work, ~7 to 8 s for either, dwarfs both
+//! times, so the choice is about memory: the copy is what exceeds the limit, not the batch.
 
 /// The kernel's limit on iovecs per `sendmsg` (`UIO_MAXIOV`).
 pub const UIO_MAXIOV: usize = 1024;
