@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod e2e_iptables;
 mod e2e_nftables;
+mod nft_owner;
 mod source;
 mod switch;
 mod sync;
