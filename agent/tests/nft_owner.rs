@@ -131,6 +131,10 @@ fn nft_flush_ruleset_while_run_runs_leaves_our_table() {
     if kernel_has_persist() {
         let after = our_table(&ns).expect("our table survives the flush");
         assert!(
+            after.starts_with("table ip svcproxy { # progname svcproxy\n"),
+            "nft names the owner: {after:.60}"
+        );
+        assert!(
             after.contains("10.96.0.10") && after.contains("10.96.0.20"),
             "with its services: {after}"
         );

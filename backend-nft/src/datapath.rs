@@ -8,6 +8,11 @@
 //! repairs drift such as our table flushed or deleted by someone else (stale shared chains are
 //! deleted with the encoder's delete-if-exists, see [`crate::encode`]).
 //!
+//! Tables are created with the `owner` and `persist` flags where the kernel has both (probed at
+//! the first sync; [`NftConfig::table_flags`]): the datapath's one socket then owns them, so no
+//! other process can change or flush them while it lives, and they stay when it goes. See
+//! [`crate::owner`].
+//!
 //! # Errors
 //!
 //! Failures become a [`proxy_core::Error::Datapath`] carrying the kernel's verdict (errno,
