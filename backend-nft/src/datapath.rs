@@ -143,9 +143,8 @@ impl NftDatapath {
         }
         let supported = match self.config.table_flags {
             TableFlags::None => false,
-            TableFlags::Auto => owner::probe(&mut self.socket).map_err(|e| {
-                proxy_core::Error::retryable(NAME, format!("probing table flag support: {e}"))
-            })?,
+            TableFlags::Auto => owner::probe(&mut self.socket)
+                .map_err(|e| classify(&e, format!("probing table flag support: {e}")))?,
         };
         let flags = owner::bits(self.config.table_flags, supported);
         if flags != 0 {
@@ -231,7 +230,7 @@ pub fn retryable_errno(errno: Errno) -> bool {
 
 /// The datapath error for a failed [`Socket::apply`] of `encoded` (the encoding of `tx`).
 fn kernel_error(err: &netlink::Error, encoded: &Encoded, tx: &Transaction) -> proxy_core::Error {
-    let (retryable, message) = match err {
+    let message = match err {
         netlink::Error::Rejected { first, all } => {
             let what = encoded
                 .describe_seq(tx, first.seq)
@@ -248,30 +247,31 @@ fn kernel_error(err: &netlink::Error, encoded: &Encoded, tx: &Transaction) -> pr
             } else {
                 ""
             };
-            (
-                retryable_errno(first.errno),
-                format!(
-                    "the kernel refused the batch, nothing was applied: {first}{what}{more}{hint}"
-                ),
-            )
+            format!("the kernel refused the batch, nothing was applied: {first}{what}{more}{hint}")
         }
-        netlink::Error::Send(io) | netlink::Error::Recv(io) => {
-            let retryable = io
-                .raw_os_error()
-                .is_some_and(|e| retryable_errno(Errno::from_raw(e)));
-            (retryable, err.to_string())
-        }
-        netlink::Error::MissingReplies { .. } => (true, err.to_string()),
-        netlink::Error::Open(_)
-        | netlink::Error::Netns { .. }
-        | netlink::Error::Malformed(_)
-        | netlink::Error::TooLarge { .. } => (false, err.to_string()),
+        other => other.to_string(),
     };
     let message = format!(
         "{message} [{} messages, {} bytes]",
         encoded.messages(),
         encoded.bytes()
     );
+    classify(err, message)
+}
+
+/// `message` about `err` as a retryable or a fatal datapath error (see the module docs).
+fn classify(err: &netlink::Error, message: String) -> proxy_core::Error {
+    let retryable = match err {
+        netlink::Error::Rejected { first, .. } => retryable_errno(first.errno),
+        netlink::Error::Send(io) | netlink::Error::Recv(io) => io
+            .raw_os_error()
+            .is_some_and(|e| retryable_errno(Errno::from_raw(e))),
+        netlink::Error::MissingReplies { .. } => true,
+        netlink::Error::Open(_)
+        | netlink::Error::Netns { .. }
+        | netlink::Error::Malformed(_)
+        | netlink::Error::TooLarge { .. } => false,
+    };
     if retryable {
         proxy_core::Error::retryable(NAME, message)
     } else {
