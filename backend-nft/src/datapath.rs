@@ -24,7 +24,8 @@
 //!   unknown; the full sync makes it irrelevant);
 //! * **fatal** (the runner retries after its sync period, since retrying at once will not
 //!   help): every other errno (`EINVAL`, `EOPNOTSUPP`, `EPERM`, `EMSGSIZE`, ...: missing kernel
-//!   support, privileges, a batch the kernel cannot take, a planner bug), malformed replies and
+//!   support, privileges or our table owned by another live process, a batch the kernel cannot
+//!   take, a planner bug), malformed replies, batches over [`netlink::MAX_BATCH`] and
 //!   transactions the encoder cannot express.
 
 use std::path::{Path, PathBuf};
