@@ -25,6 +25,7 @@ use backend_iptables::Variant;
 use backend_iptables::datapath::{IptablesConfig, IptablesDatapath, cleanup_variant};
 use backend_nft::datapath::{NftConfig, NftDatapath};
 use backend_nft::ir::Ruleset;
+use backend_nft::owner::TableFlags;
 use backend_nft::plan;
 use proxy_core::{Datapath, Delta, ProxyState, SyncMode, SyncReport};
 use tracing::{info, warn};
@@ -86,6 +87,7 @@ pub fn nft_config(config: &DatapathConfig) -> NftConfig {
     NftConfig {
         netns: netns_path(config),
         plan: plan_config(config),
+        table_flags: TableFlags::Auto,
     }
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod e2e_iptables;
 mod e2e_nftables;
+mod nft_owner;
 mod race;
 mod source;
 mod switch;

@@ -8,6 +8,11 @@
 //! repairs drift such as our table flushed or deleted by someone else (stale shared chains are
 //! deleted with the encoder's delete-if-exists, see [`crate::encode`]).
 //!
+//! Tables are created with the `owner` and `persist` flags where the kernel has both (probed at
+//! the first sync; [`NftConfig::table_flags`]): the datapath's one socket then owns them, so no
+//! other process can change or flush them while it lives, and they stay when it goes. See
+//! [`crate::owner`].
+//!
 //! # Errors
 //!
 //! Failures become a [`proxy_core::Error::Datapath`] carrying the kernel's verdict (errno,
@@ -19,7 +24,8 @@
 //!   unknown; the full sync makes it irrelevant);
 //! * **fatal** (the runner retries after its sync period, since retrying at once will not
 //!   help): every other errno (`EINVAL`, `EOPNOTSUPP`, `EPERM`, `EMSGSIZE`, ...: missing kernel
-//!   support, privileges, a batch the kernel cannot take, a planner bug), malformed replies and
+//!   support, privileges or our table owned by another live process, a batch the kernel cannot
+//!   take, a planner bug), malformed replies, batches over [`netlink::MAX_BATCH`] and
 //!   transactions the encoder cannot express.
 
 use std::path::{Path, PathBuf};
@@ -32,7 +38,8 @@ use tokio::time::Instant;
 use crate::encode::{self, Encoded, Schema};
 use crate::ir::{Family, Op, Rule, Stmt, Transaction, Verdict};
 use crate::names;
-use crate::netlink::{self, Socket};
+use crate::netlink::{self, Sent, Socket};
+use crate::owner::{self, TableFlags};
 use crate::plan::{self, Shadow};
 
 /// The backend's name, in logs, metrics and errors.
@@ -51,6 +58,8 @@ pub struct NftConfig {
     /// The planner's configuration. Empty `node_ips` are taken from the state's node at each
     /// sync (so `nodeport-addresses primary` follows the node).
     pub plan: plan::Config,
+    /// The flags our tables are created with (see [`crate::owner`]).
+    pub table_flags: TableFlags,
 }
 
 /// The nftables datapath: see the module documentation.
@@ -65,6 +74,11 @@ pub struct NftDatapath {
     force_full: bool,
     /// Test hook: append an operation the kernel refuses to the next sync's transaction.
     inject_failure: bool,
+    /// The `NFT_TABLE_F_*` bits our tables are created with, once known (probed at the first
+    /// sync for [`TableFlags::Auto`]).
+    flags: Option<u32>,
+    /// What the last accepted batch was.
+    last_sent: Option<Sent>,
 }
 
 impl std::fmt::Debug for NftDatapath {
@@ -92,6 +106,8 @@ impl NftDatapath {
             schema: Schema::new(),
             force_full: false,
             inject_failure: false,
+            flags: None,
+            last_sent: None,
         })
     }
 
@@ -100,7 +116,54 @@ impl NftDatapath {
         Self::new(NftConfig {
             netns: Some(netns.to_path_buf()),
             plan,
+            table_flags: TableFlags::default(),
         })
+    }
+
+    /// The `NFT_TABLE_F_*` bits our tables are created with; `None` before the first sync.
+    pub fn table_flags(&self) -> Option<u32> {
+        self.flags
+    }
+
+    /// What the last batch the kernel accepted was (size, pages, iovecs).
+    pub fn last_sent(&self) -> Option<Sent> {
+        self.last_sent
+    }
+
+    /// Sends batches as at most `max` iovecs; see [`Socket::set_max_iovecs`].
+    #[doc(hidden)]
+    pub fn set_max_iovecs(&mut self, max: usize) {
+        self.socket.set_max_iovecs(max);
+    }
+
+    /// The table flags to create tables with: [`TableFlags::None`] is 0; [`TableFlags::Auto`]
+    /// probes the kernel once (see [`owner::probe`]) and logs what it found.
+    fn resolve_flags(&mut self) -> proxy_core::Result<u32> {
+        if let Some(flags) = self.flags {
+            return Ok(flags);
+        }
+        let supported = match self.config.table_flags {
+            TableFlags::None => false,
+            TableFlags::Auto => owner::probe(&mut self.socket)
+                .map_err(|e| classify(&e, format!("probing table flag support: {e}")))?,
+        };
+        let flags = owner::bits(self.config.table_flags, supported);
+        if flags != 0 {
+            tracing::info!(
+                flags = %owner::describe(flags),
+                portid = self.socket.portid(),
+                "our nftables tables are owned by this process: others cannot change or flush them"
+            );
+        } else if self.config.table_flags == TableFlags::Auto {
+            tracing::warn!(
+                "the kernel has no owner+persist table flags (Linux 6.9+): our nftables tables are \
+                 unprotected; `nft flush ruleset` removes them until the next full sync"
+            );
+        } else {
+            tracing::info!("our nftables tables are created without flags (configured)");
+        }
+        self.flags = Some(flags);
+        Ok(flags)
     }
 
     /// The configuration.
@@ -129,19 +192,22 @@ impl NftDatapath {
         config
     }
 
-    /// Encodes and applies `tx` as one batch; the report counts what was sent.
-    fn apply(&mut self, tx: &Transaction) -> proxy_core::Result<(Encoded, SyncReport)> {
-        let encoded = encode::encode(tx, &self.schema)
+    /// Encodes `tx` (creating tables with `table_flags`) and applies it as one batch; the
+    /// report counts what was sent.
+    fn apply(&mut self, tx: &Transaction, table_flags: u32) -> proxy_core::Result<SyncReport> {
+        let encoded = encode::encode(tx, &self.schema, table_flags)
             .map_err(|e| fatal(format!("encoding the transaction: {e}")))?;
         let report = SyncReport {
             messages: encoded.messages(),
             bytes: encoded.bytes(),
             ..report_counts(tx)
         };
-        self.socket
+        let sent = self
+            .socket
             .apply(encoded.batch())
             .map_err(|e| kernel_error(&e, &encoded, tx))?;
-        Ok((encoded, report))
+        self.last_sent = Some(sent);
+        Ok(report)
     }
 }
 
@@ -165,7 +231,7 @@ pub fn retryable_errno(errno: Errno) -> bool {
 
 /// The datapath error for a failed [`Socket::apply`] of `encoded` (the encoding of `tx`).
 fn kernel_error(err: &netlink::Error, encoded: &Encoded, tx: &Transaction) -> proxy_core::Error {
-    let (retryable, message) = match err {
+    let message = match err {
         netlink::Error::Rejected { first, all } => {
             let what = encoded
                 .describe_seq(tx, first.seq)
@@ -176,27 +242,37 @@ fn kernel_error(err: &netlink::Error, encoded: &Encoded, tx: &Transaction) -> pr
             } else {
                 String::new()
             };
-            (
-                retryable_errno(first.errno),
-                format!("the kernel refused the batch, nothing was applied: {first}{what}{more}"),
-            )
+            let hint = if first.errno == Errno::EPERM {
+                " (no CAP_NET_ADMIN, or our table is owned by another process's netlink \
+                 socket: another svcproxy running in this network namespace)"
+            } else {
+                ""
+            };
+            format!("the kernel refused the batch, nothing was applied: {first}{what}{more}{hint}")
         }
-        netlink::Error::Send(io) | netlink::Error::Recv(io) => {
-            let retryable = io
-                .raw_os_error()
-                .is_some_and(|e| retryable_errno(Errno::from_raw(e)));
-            (retryable, err.to_string())
-        }
-        netlink::Error::MissingReplies { .. } => (true, err.to_string()),
-        netlink::Error::Open(_) | netlink::Error::Netns { .. } | netlink::Error::Malformed(_) => {
-            (false, err.to_string())
-        }
+        other => other.to_string(),
     };
     let message = format!(
         "{message} [{} messages, {} bytes]",
         encoded.messages(),
         encoded.bytes()
     );
+    classify(err, message)
+}
+
+/// `message` about `err` as a retryable or a fatal datapath error (see the module docs).
+fn classify(err: &netlink::Error, message: String) -> proxy_core::Error {
+    let retryable = match err {
+        netlink::Error::Rejected { first, .. } => retryable_errno(first.errno),
+        netlink::Error::Send(io) | netlink::Error::Recv(io) => io
+            .raw_os_error()
+            .is_some_and(|e| retryable_errno(Errno::from_raw(e))),
+        netlink::Error::MissingReplies { .. } => true,
+        netlink::Error::Open(_)
+        | netlink::Error::Netns { .. }
+        | netlink::Error::Malformed(_)
+        | netlink::Error::TooLarge { .. } => false,
+    };
     if retryable {
         proxy_core::Error::retryable(NAME, message)
     } else {
@@ -268,8 +344,9 @@ impl Datapath for NftDatapath {
                 ..SyncReport::default()
             });
         }
-        match self.apply(&tx) {
-            Ok((_, report)) => {
+        let flags = self.resolve_flags()?;
+        match self.apply(&tx, flags) {
+            Ok(report) => {
                 self.shadow.commit(plan.update);
                 self.schema.learn(&tx);
                 self.force_full = false;
@@ -293,14 +370,17 @@ impl Datapath for NftDatapath {
 
     /// Deletes `ip svcproxy` and `ip6 svcproxy` in one batch, each as `add table` + `delete
     /// table` so that a missing table is not an error (idempotent). Other tables are not
-    /// touched. The next sync is a full rebuild.
+    /// touched. A table this datapath owns, an orphaned one (its owner exited) and an
+    /// unflagged one are deleted alike; one owned by another live process is refused
+    /// (`EPERM`). The next sync is a full rebuild.
     async fn cleanup(&mut self) -> proxy_core::Result<()> {
         let mut tx = Transaction::new(names::TABLE);
         for f in Family::ALL {
             tx.push(f, Op::AddTable);
             tx.push(f, Op::DeleteTable);
         }
-        let result = self.apply(&tx).map(drop);
+        // Delete-if-exists only: the encoder sends no table flags.
+        let result = self.apply(&tx, 0).map(drop);
         // Whatever happened, what we programmed is no longer known.
         self.shadow.reset();
         self.schema.clear();

@@ -5,7 +5,7 @@
 //!
 //! | IR | netlink |
 //! |----|---------|
-//! | `AddTable` / `DeleteTable` | `NEWTABLE` / `DELTABLE` |
+//! | `AddTable` / `DeleteTable` | `NEWTABLE` / `DELTABLE`; an `AddTable` carries the table flags given to [`encode`] (`owner,persist`, see [`crate::owner`]) unless it is right before a `DeleteTable` of its family (delete-if-exists: no flags attribute, so an existing table, ours orphaned or unflagged, is left as it is until the delete) or the flags are 0 |
 //! | `FlushTable` | `DELRULE` without a chain (every rule of the table), and `flush set` of every set the transaction adds to that table, right after its `NEWSET` (see below) |
 //! | `AddChain` | `NEWCHAIN` (`NLM_F_CREATE`), base chains with type, hook, priority and policy `accept` |
 //! | `FlushChain` | `DELRULE` naming the chain |
@@ -65,6 +65,7 @@ use crate::set::{
     Elem, ElemData as NftElemData, ElemOp, ElemVerdict, FlushSet, SetData as NftSetData,
     SetDef as NftSetDef, SetElems,
 };
+use crate::table::TableMsg;
 use crate::types::{ConcatType, DataType, Reg, TypeError, Value as NftValue};
 
 /// Why a transaction could not be encoded. Each names the operation (its index in the
@@ -221,10 +222,13 @@ impl Encoded {
     }
 }
 
-/// Encodes `tx` as one batch; `schema` supplies the sets earlier transactions defined.
-pub fn encode(tx: &Transaction, schema: &Schema) -> Result<Encoded, EncodeError> {
+/// Encodes `tx` as one batch; `schema` supplies the sets earlier transactions defined, and
+/// `table_flags` (`NFT_TABLE_F_*` bits) the flags of the tables it creates (see the mapping).
+pub fn encode(tx: &Transaction, schema: &Schema, table_flags: u32) -> Result<Encoded, EncodeError> {
     let mut enc = Encoder {
         table: cstring(0, &tx.table)?,
+        table_flags,
+        preludes: delete_if_exists_adds(tx),
         schema: schema.clone(),
         batch: Batch::new(),
         msg_ops: Vec::new(),
@@ -263,6 +267,20 @@ pub fn encode(tx: &Transaction, schema: &Schema) -> Result<Encoded, EncodeError>
     })
 }
 
+/// The indices of the `AddTable`s of `tx` right before a `DeleteTable` of the same family.
+fn delete_if_exists_adds(tx: &Transaction) -> BTreeSet<usize> {
+    tx.commands
+        .windows(2)
+        .enumerate()
+        .filter(|(_, pair)| {
+            matches!(pair[0].op, Op::AddTable)
+                && matches!(pair[1].op, Op::DeleteTable)
+                && pair[0].family == pair[1].family
+        })
+        .map(|(index, _)| index)
+        .collect()
+}
+
 /// Consecutive element operations on one set, sent together.
 struct Run {
     family: Family,
@@ -275,6 +293,10 @@ struct Run {
 
 struct Encoder {
     table: CString,
+    /// Flags of the tables this transaction creates for good.
+    table_flags: u32,
+    /// `AddTable`s that only precede a `DeleteTable` (sent without flags).
+    preludes: BTreeSet<usize>,
     schema: Schema,
     batch: Batch,
     msg_ops: Vec<Range<usize>>,
@@ -394,11 +416,13 @@ impl Encoder {
         match &cmd.op {
             Op::AddElement { .. } | Op::DeleteElement { .. } => unreachable!("handled above"),
             Op::AddTable => {
-                let t = self.nft_table(f);
+                let flags = (self.table_flags != 0 && !self.preludes.contains(&index))
+                    .then_some(self.table_flags);
+                let t = TableMsg::new(&self.table, proto_family(f)).flags(flags);
                 self.add(index, &t, MsgType::Add);
             }
             Op::DeleteTable => {
-                let t = self.nft_table(f);
+                let t = TableMsg::new(&self.table, proto_family(f));
                 self.add(index, &t, MsgType::Del);
                 self.added_sets.remove(&f);
                 self.flush_pending.remove(&f);
@@ -1187,13 +1211,69 @@ mod tests {
             });
         }
         let t = tx(ops);
-        let enc = encode(&t, &Schema::new()).expect("encodes");
+        let enc = encode(&t, &Schema::new(), 0).expect("encodes");
         // table, set, one element message, batch begin and end.
         assert_eq!(enc.messages(), 5);
         let seqs = enc.batch().sequence_numbers();
         let last = seqs.end - 1 - u32::from(seqs.len() == enc.messages());
         assert_eq!(enc.ops_of_seq(last), Some(2..102));
         assert!(enc.bytes() > 100 * 8);
+    }
+
+    /// The `NFTA_TABLE_FLAGS` value of each `NEWTABLE` message of `enc`, in order (`None`:
+    /// no flags attribute).
+    fn newtable_flags(enc: &Encoded) -> Vec<Option<u32>> {
+        const NEWTABLE: u16 = (10 << 8) | libc::NFT_MSG_NEWTABLE as u16;
+        const NFTA_TABLE_FLAGS: u16 = 2;
+        let u16_at = |b: &[u8], at: usize| u16::from_ne_bytes([b[at], b[at + 1]]);
+        let u32_at = |b: &[u8], at: usize| u32::from_ne_bytes(b[at..at + 4].try_into().expect("4"));
+        let mut out = Vec::new();
+        for page in enc.batch().iter() {
+            let mut msg = page;
+            while msg.len() >= 16 {
+                let len = u32_at(msg, 0) as usize;
+                if u16_at(msg, 4) == NEWTABLE {
+                    // nlmsghdr (16) + nfgenmsg (4), then the attributes.
+                    let mut attrs = &msg[20..len];
+                    let mut flags = None;
+                    while attrs.len() >= 4 {
+                        let alen = usize::from(u16_at(attrs, 0));
+                        if u16_at(attrs, 2) == NFTA_TABLE_FLAGS {
+                            flags = Some(u32::from_be_bytes(attrs[4..8].try_into().expect("4")));
+                        }
+                        attrs = &attrs[alen.next_multiple_of(4).min(attrs.len())..];
+                    }
+                    out.push(flags);
+                }
+                msg = &msg[len.next_multiple_of(4).min(msg.len())..];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn table_flags_only_where_the_table_is_created_for_good() {
+        let protected = crate::owner::PROTECTED;
+        // A fresh full sync: delete-if-exists, then the table for good.
+        let fresh = tx(vec![Op::AddTable, Op::DeleteTable, Op::AddTable]);
+        let enc = encode(&fresh, &Schema::new(), protected).expect("encodes");
+        assert_eq!(newtable_flags(&enc), [None, Some(protected)]);
+        // Cleanup: both families delete-if-exists, no flags anywhere.
+        let mut cleanup = Transaction::new("svcproxy");
+        for f in Family::ALL {
+            cleanup.push(f, Op::AddTable);
+            cleanup.push(f, Op::DeleteTable);
+        }
+        let enc = encode(&cleanup, &Schema::new(), protected).expect("encodes");
+        assert_eq!(newtable_flags(&enc), [None, None]);
+        // A later full sync (`add table` + `flush table`) keeps asking for the flags: a no-op
+        // on our own table, the flags on a table recreated after someone deleted it.
+        let again = tx(vec![Op::AddTable, Op::FlushTable]);
+        let enc = encode(&again, &Schema::new(), protected).expect("encodes");
+        assert_eq!(newtable_flags(&enc), [Some(protected)]);
+        // Without flags (older kernels, forced): no attribute at all.
+        let enc = encode(&fresh, &Schema::new(), 0).expect("encodes");
+        assert_eq!(newtable_flags(&enc), [None, None]);
     }
 
     #[test]
@@ -1203,7 +1283,7 @@ mod tests {
             key: vec![Value::Port(1)],
         }]);
         assert!(matches!(
-            encode(&t, &Schema::new()),
+            encode(&t, &Schema::new(), 0),
             Err(EncodeError::UnknownSet { index: 0, .. })
         ));
         let mut schema = Schema::new();
@@ -1211,7 +1291,7 @@ mod tests {
             "nope",
             vec![Field::InetService],
         ))]));
-        assert!(encode(&t, &schema).is_ok());
+        assert!(encode(&t, &schema, 0).is_ok());
     }
 
     #[test]
@@ -1273,7 +1353,7 @@ mod tests {
             },
         ]);
         assert!(matches!(
-            encode(&t, &Schema::new()),
+            encode(&t, &Schema::new(), 0),
             Err(EncodeError::Element { index: 2, .. })
         ));
         let t = tx(vec![Op::AddRule {
@@ -1285,7 +1365,7 @@ mod tests {
             }]),
         }]);
         assert!(matches!(
-            encode(&t, &Schema::new()),
+            encode(&t, &Schema::new(), 0),
             Err(EncodeError::Stmt { index: 0, .. })
         ));
     }
@@ -1305,7 +1385,7 @@ mod tests {
                 rule: Rule::new(vec![Stmt::Verdict(Verdict::Accept)]),
             },
         ]);
-        let enc = encode(&t, &Schema::new()).expect("encodes");
+        let enc = encode(&t, &Schema::new(), 0).expect("encodes");
         let seqs = enc.batch().sequence_numbers();
         let first = seqs.start + u32::from(seqs.len() == enc.messages());
         let order: Vec<usize> = (first..first + enc.messages() as u32 - 2)
@@ -1318,7 +1398,7 @@ mod tests {
     #[test]
     fn delete_chain_is_delete_if_exists() {
         let t = tx(vec![Op::DeleteChain("gone".into())]);
-        let enc = encode(&t, &Schema::new()).expect("encodes");
+        let enc = encode(&t, &Schema::new(), 0).expect("encodes");
         assert_eq!(enc.messages(), 4, "add + delete, and the batch markers");
     }
 }

@@ -1,4 +1,4 @@
-//! The nftables datapath: programs the kernel over netlink (`nftnl`/`mnl`), never via `nft`.
+//! The nftables datapath: programs the kernel over netlink (`nftnl`), never via `nft`.
 //!
 //! This crate currently holds the netlink foundation the backend is built on:
 //!
@@ -6,8 +6,11 @@
 //! * [`expr`]: the nftables expressions `nftnl` lacks (explicit registers, `numgen`, map
 //!   lookups, `dnat` from registers, `fib`, `reject`, `dynset`);
 //! * [`set`]: named sets, verdict maps and concatenated data maps, and their elements;
+//!   [`table`]: table messages with or without flags;
 //! * [`netlink`]: a socket bound to a network namespace that applies one batch as one
-//!   transaction and reports per-message errors.
+//!   transaction and reports per-message errors; [`gather`] lays a batch of any size out as
+//!   the iovecs of that one `sendmsg`;
+//! * [`owner`]: the `owner` and `persist` table flags that keep other processes off our tables.
 //!
 //! All `unsafe` code (libnftnl calls and raw socket syscalls) is confined to the private
 //! `ffi` module.
@@ -15,11 +18,13 @@
 pub mod datapath;
 pub mod encode;
 mod ffi;
+pub mod gather;
 pub mod ir;
 pub mod names;
 pub mod netlink;
+pub mod owner;
 pub mod plan;
 pub mod render;
 pub mod types;
 
-pub use ffi::{expr, rule, set};
+pub use ffi::{expr, rule, set, table};

@@ -1,12 +1,26 @@
 //! Sending nftables transactions over netlink and collecting the kernel's verdict on each
 //! message.
 //!
-//! [`Socket::apply`] sends a finalized `nftnl::Batch` in a single `sendmsg` (one iovec per
-//! batch page), so the kernel sees one transaction: it commits all of it or none. This
-//! matters: `nftnl` hands out a large batch as several page buffers, and sending them one by
-//! one (`mnl::Socket::send_all`, as `nftnl`'s examples do) splits the transaction: the first
-//! datagram has a batch begin but no end, so the kernel ACKs its messages and then silently
-//! aborts them, and the later datagrams are refused with `EINVAL`.
+//! [`Socket::apply`] sends a finalized `nftnl::Batch` in a single `sendmsg`, so the kernel
+//! sees one transaction: it commits all of it or none. This matters: `nftnl` hands out a large
+//! batch as several page buffers, and sending them one by one (`mnl::Socket::send_all`, as
+//! `nftnl`'s examples do) splits the transaction: the first datagram has a batch begin but no
+//! end, so the kernel ACKs its messages and then silently aborts them, and the later datagrams
+//! are refused with `EINVAL`. The pages go out as the iovecs of that `sendmsg`, at most
+//! [`UIO_MAXIOV`] of them (the kernel refuses more with `EMSGSIZE`): see [`crate::gather`].
+//!
+//! # Size budgets
+//!
+//! * **Send**: netlink takes a datagram only if it fits the socket's send buffer, so
+//!   [`Socket::apply`] raises `SO_SNDBUF` to the batch's size first (with `SO_SNDBUFFORCE`,
+//!   past `net.core.wmem_max`; the kernel doubles the value). `sk_sndbuf` is an `int`, so the
+//!   largest batch one `sendmsg` can carry is [`MAX_BATCH`] (~2 GiB); a larger one is refused
+//!   up front with [`Error::TooLarge`], nothing sent.
+//! * **Receive**: every message asks for an ACK; they are all queued before `sendmsg` returns,
+//!   so the receive buffer is raised to 1 KiB per message (an ACK skb's true size with margin);
+//!   a dropped reply would surface as `ENOBUFS` ([`Error::Recv`]).
+//! * **Messages**: each netlink message is at most 64 KiB (16-bit attribute lengths); libnftnl
+//!   splits element lists accordingly, so the batch as a whole has no other limit.
 //!
 //! nfnetlink processes the batch synchronously inside that `sendmsg` and queues one reply per
 //! message that asked for an ACK (an error replaces the ACK of a failing message; kernels
@@ -19,12 +33,16 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use nftnl::FinalizedBatch;
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
+use tokio::time::Instant;
 
 use crate::ffi::sock::RawSocket;
+use crate::gather::Gathered;
+pub use crate::gather::UIO_MAXIOV;
 
 /// Size of a netlink message header.
 const NLMSG_HDRLEN: usize = 16;
@@ -49,6 +67,9 @@ const NFNL_MSG_BATCH_END: u16 = 17;
 const ACK_BUDGET: usize = 1024;
 /// Smallest receive buffer we ask for.
 const MIN_RCVBUF: usize = 1 << 20;
+/// The largest batch one `sendmsg` can carry: the largest `sk_sndbuf` (`SO_SNDBUFFORCE`
+/// doubles a value capped at `INT_MAX / 2`) less the 32 bytes netlink keeps for itself.
+pub const MAX_BATCH: usize = (i32::MAX as usize / 2) * 2 - 32;
 
 /// The kind of a message in a batch, for error reports.
 #[derive(Debug, Copy, Clone, Eq, PartialEq, Hash)]
@@ -185,6 +206,30 @@ pub enum Error {
     /// The batch or a reply was not well-formed netlink.
     #[error("malformed netlink data: {0}")]
     Malformed(&'static str),
+    /// The batch is larger than one `sendmsg` can carry; nothing was sent.
+    #[error("a batch of {bytes} bytes exceeds the {MAX_BATCH} bytes one netlink sendmsg can carry")]
+    TooLarge {
+        /// Its size.
+        bytes: usize,
+    },
+}
+
+/// What [`Socket::apply`] sent: the batch's size and how it was laid out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// Bytes of the batch.
+    pub bytes: usize,
+    /// Netlink messages, batch markers included.
+    pub messages: usize,
+    /// `nftnl` batch pages.
+    pub pages: usize,
+    /// iovecs of the one `sendmsg` (at most [`UIO_MAXIOV`]).
+    pub iovecs: usize,
+    /// Bytes copied to fit the pages into those iovecs.
+    pub copied: usize,
+    /// From the `sendmsg` to the last reply read: the kernel's work on the batch (it applies
+    /// the whole batch inside the `sendmsg`).
+    pub kernel: Duration,
 }
 
 /// A NETLINK_NETFILTER socket bound to one network namespace.
@@ -192,6 +237,8 @@ pub struct Socket {
     raw: RawSocket,
     rcvbuf: usize,
     sndbuf: usize,
+    /// At most this many iovecs per `sendmsg` ([`UIO_MAXIOV`] unless a test lowers it).
+    max_iovecs: usize,
 }
 
 impl Socket {
@@ -236,38 +283,35 @@ impl Socket {
             raw,
             rcvbuf: MIN_RCVBUF,
             sndbuf: 0,
+            max_iovecs: UIO_MAXIOV,
         })
     }
 
-    /// Applies `batch` as one transaction: `Ok` once the kernel acknowledged every message,
-    /// [`Error::Rejected`] (nothing applied) if it refused any.
-    pub fn apply(&mut self, batch: &FinalizedBatch) -> Result<(), Error> {
+    /// The socket's netlink port id: tables created with the owner flag belong to it.
+    pub fn portid(&self) -> u32 {
+        self.raw.portid()
+    }
+
+    /// Sends batches as at most `max` iovecs (1 to [`UIO_MAXIOV`]; 1 copies every batch of
+    /// more than one page into one buffer). For measurements and tests of the gathering.
+    #[doc(hidden)]
+    pub fn set_max_iovecs(&mut self, max: usize) {
+        self.max_iovecs = max.clamp(1, UIO_MAXIOV);
+    }
+
+    /// Applies `batch` as one transaction: `Ok` (with what was sent) once the kernel
+    /// acknowledged every message, [`Error::Rejected`] (nothing applied) if it refused any.
+    pub fn apply(&mut self, batch: &FinalizedBatch) -> Result<Sent, Error> {
         let parts: Vec<&[u8]> = batch.iter().collect();
-        let mut kinds = BTreeMap::new();
-        let mut expected = BTreeSet::new();
-        let mut total = 0;
-        for part in &parts {
-            total += part.len();
-            for msg in messages(part) {
-                let hdr = msg?;
-                kinds.insert(hdr.seq, MsgKind::from_type(hdr.ty));
-                if hdr.flags & NLM_F_ACK != 0 {
-                    expected.insert(hdr.seq);
-                }
-            }
+        let (kinds, mut expected) = scan(&parts)?;
+        let total = parts.iter().map(|p| p.len()).sum();
+        if total > MAX_BATCH {
+            return Err(Error::TooLarge { bytes: total });
         }
         self.reserve(total, kinds.len())?;
-        tracing::debug!(
-            bytes = total,
-            messages = kinds.len(),
-            pages = parts.len(),
-            "sending nftables batch"
-        );
-        let sent = self.raw.send_parts(&parts).map_err(Error::Send)?;
-        if sent != total {
-            return Err(Error::Send(io::Error::other("short send of batch")));
-        }
+        let (mut sent, start) = self.send(&parts, total, kinds.len())?;
         let rejected = self.drain_replies(&kinds, &mut expected)?;
+        sent.kernel = start.elapsed();
         if let Some(first) = rejected.first() {
             return Err(Error::Rejected {
                 first: first.clone(),
@@ -279,7 +323,41 @@ impl Socket {
                 missing: expected.into_iter().collect(),
             });
         }
-        Ok(())
+        Ok(sent)
+    }
+
+    /// Sends the `bytes` of `pages` (`messages` messages) in one `sendmsg`, laid out by
+    /// [`Gathered`]; returns what was sent and when the `sendmsg` started.
+    fn send(
+        &self,
+        pages: &[&[u8]],
+        bytes: usize,
+        messages: usize,
+    ) -> Result<(Sent, Instant), Error> {
+        let gathered = Gathered::new(pages, self.max_iovecs);
+        let iovecs = gathered.iovecs();
+        let sent = Sent {
+            bytes,
+            messages,
+            pages: pages.len(),
+            iovecs: iovecs.len(),
+            copied: gathered.copied(),
+            kernel: Duration::ZERO,
+        };
+        tracing::debug!(
+            bytes,
+            messages,
+            pages = sent.pages,
+            iovecs = sent.iovecs,
+            copied = sent.copied,
+            "sending nftables batch"
+        );
+        let start = Instant::now();
+        let n = self.raw.send_parts(&iovecs).map_err(Error::Send)?;
+        if n != bytes {
+            return Err(Error::Send(io::Error::other("short send of batch")));
+        }
+        Ok((sent, start))
     }
 
     /// Grows the socket buffers so that the batch fits in one datagram and all its replies
@@ -341,6 +419,23 @@ impl Socket {
         rejected.sort_by_key(|r| r.seq);
         Ok(rejected)
     }
+}
+
+/// Each message of a batch's `pages` by sequence number, and the sequence numbers that ask
+/// for an ACK.
+fn scan(pages: &[&[u8]]) -> Result<(BTreeMap<u32, MsgKind>, BTreeSet<u32>), Error> {
+    let mut kinds = BTreeMap::new();
+    let mut expected = BTreeSet::new();
+    for page in pages {
+        for msg in messages(page) {
+            let hdr = msg?;
+            kinds.insert(hdr.seq, MsgKind::from_type(hdr.ty));
+            if hdr.flags & NLM_F_ACK != 0 {
+                expected.insert(hdr.seq);
+            }
+        }
+    }
+    Ok((kinds, expected))
 }
 
 /// A parsed netlink message header and its payload.

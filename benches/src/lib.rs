@@ -40,6 +40,10 @@
 //! * `change_endpoint/svcproxy/{1k,10k,44k}`: likewise, one partial sync moving one endpoint
 //!   of one service to another address (and back, the next iteration).
 //!
+//! `benches/large_batch.rs` (`cargo bench -p benches --bench large_batch`, not criterion)
+//! compares two ways of sending a full sync of more than 1024 pages in one `sendmsg` on 60k
+//! services x 20 endpoints: time and heap bytes copied (see `backend_nft::gather`).
+//!
 //! The cluster ([`cluster::Cluster`]) is generated from indices: cluster IPs from
 //! `10.96.0.0/12`, endpoints from `10.244.0.0/14`, TCP port 80 -> 8080, an IPv4-only node.
 

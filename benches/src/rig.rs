@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use backend_nft::datapath::{NftConfig, NftDatapath};
 use backend_nft::names;
+use backend_nft::owner::TableFlags;
 use proxy_core::{Datapath, Delta, ProxyState, SyncMode, SyncReport};
 use testkit::Netns;
 use tokio::runtime::Runtime;
@@ -53,6 +54,7 @@ impl Svcproxy {
         let datapath = NftDatapath::new(NftConfig {
             netns: Some(ns.path().to_path_buf()),
             plan: cluster.plan_config(),
+            table_flags: TableFlags::Auto,
         })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()

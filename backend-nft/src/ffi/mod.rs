@@ -4,6 +4,7 @@
 //! * [`expr`]: nftables expressions that `nftnl` 0.9.4 lacks or hard-wires to register 1.
 //! * [`set`]: named sets and maps (verdict and concatenated data), their elements.
 //! * [`rule`]: rule messages `nftnl` lacks (flushing a whole table's rules).
+//! * [`table`]: table messages with or without the flags attribute (owner, persist).
 //! * `sock`: the netlink socket primitives [`crate::netlink`] builds on.
 //!
 //! Every `unsafe` block carries a `SAFETY` comment. The pattern throughout is: allocate a
@@ -15,3 +16,4 @@ pub mod expr;
 pub mod rule;
 pub mod set;
 pub(crate) mod sock;
+pub mod table;

@@ -1,9 +1,12 @@
-//! Raw netlink socket primitives: an `mnl` NETLINK_NETFILTER socket plus the few syscalls
-//! `mnl` 0.3 does not wrap (scatter-gather send of a whole batch, socket options,
-//! non-blocking receive).
+//! Raw netlink socket primitives: a NETLINK_NETFILTER socket and the few syscalls it needs
+//! (scatter-gather send of a whole batch, socket options, non-blocking receive).
+//!
+//! The socket is opened close-on-exec: a child process (`nft`, `iptables-restore`) must not
+//! inherit it, or the socket would outlive svcproxy's own close, and with it the kernel's
+//! record of svcproxy owning its tables (see `crate::owner`).
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// `SO_SNDBUFFORCE` (asm-generic; x86, arm, riscv, powerpc).
 const SO_SNDBUFFORCE: libc::c_int = 32;
@@ -16,26 +19,42 @@ const NETLINK_EXT_ACK: libc::c_int = 11;
 
 /// An open NETLINK_NETFILTER socket, bound to the network namespace it was created in.
 pub(crate) struct RawSocket {
-    sock: mnl::Socket,
+    fd: OwnedFd,
+    portid: u32,
 }
 
-// SAFETY: `mnl::Socket` is a pointer to a heap `mnl_socket` (an fd and its address) with no
-// thread affinity; `RawSocket` is not `Sync`, so it is used from one thread at a time.
-unsafe impl Send for RawSocket {}
-
 impl RawSocket {
-    /// Opens and binds a socket in the calling thread's network namespace.
+    /// Opens and binds (port id chosen by the kernel) a close-on-exec socket in the calling
+    /// thread's network namespace.
     pub(crate) fn open() -> io::Result<Self> {
-        let sock = mnl::Socket::new(mnl::Bus::Netfilter)?;
-        let raw = RawSocket { sock };
+        // SAFETY: a plain syscall; the result is checked.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_NETFILTER,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let portid = bind(&fd)?;
+        let raw = RawSocket { fd, portid };
         raw.set_opt(libc::SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
         // Extended acks are a nicety; old kernels may refuse the option.
         let _ = raw.set_opt(libc::SOL_NETLINK, NETLINK_EXT_ACK, 1);
         Ok(raw)
     }
 
+    /// The socket's netlink port id (the owner id of tables it creates with the owner flag).
+    pub(crate) fn portid(&self) -> u32 {
+        self.portid
+    }
+
     fn fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
+        self.fd.as_raw_fd()
     }
 
     fn set_opt(&self, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
@@ -71,7 +90,8 @@ impl RawSocket {
     }
 
     /// Sends `parts` as ONE datagram to the kernel (sendmsg with an iovec per part), which is
-    /// what makes a multi-page nftnl batch one transaction.
+    /// what makes a multi-page nftnl batch one transaction. The kernel takes at most
+    /// `UIO_MAXIOV` parts (`EMSGSIZE` beyond): see `crate::gather`.
     pub(crate) fn send_parts(&self, parts: &[&[u8]]) -> io::Result<usize> {
         let mut iov: Vec<libc::iovec> = parts
             .iter()
@@ -116,4 +136,35 @@ impl RawSocket {
             Ok(rc as usize)
         }
     }
+}
+
+/// Binds `fd` with port id 0 (the kernel assigns one) and returns the assigned port id.
+fn bind(fd: &OwnedFd) -> io::Result<u32> {
+    // SAFETY: an all-zero sockaddr_nl is valid; we then fill the family.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    let mut len = size_of::<libc::sockaddr_nl>() as libc::socklen_t;
+    // SAFETY: `addr` is a live sockaddr_nl and `len` its exact size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const addr).cast::<libc::sockaddr>(),
+            len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel writes at most `len` bytes into `addr` and updates `len`.
+    let rc = unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&raw mut addr).cast::<libc::sockaddr>(),
+            &raw mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(addr.nl_pid)
 }

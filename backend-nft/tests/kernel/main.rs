@@ -12,5 +12,7 @@ mod scenarios;
 mod datapath;
 mod netlink;
 mod nft;
+mod owner;
+mod scale;
 mod shape;
 mod traffic;
