@@ -61,7 +61,8 @@ impl Target {
     }
 }
 
-/// `nft -j list table ip svcproxy`: every object without its handle, set and map elements
+/// `nft -j list table ip svcproxy`: every object without its handle (and the table without
+/// its flags: owned by a running `run`, ownerless after a `sync` exits), set and map elements
 /// sorted, rules keyed by chain and position; the whole sorted. Empty without the table.
 fn canonical_nft(ns: &Netns) -> Vec<String> {
     let out = ns
@@ -83,6 +84,9 @@ fn canonical_nft(ns: &Netns) -> Vec<String> {
         let mut body = body.clone();
         if let Some(fields) = body.as_object_mut() {
             fields.remove("handle");
+            if kind == "table" {
+                fields.remove("flags");
+            }
             if let Some(Value::Array(elems)) = fields.get_mut("elem") {
                 elems.sort_by_key(|e| e.to_string());
             }
