@@ -19,6 +19,7 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod conntrack;
 pub mod demo;
 pub mod duration;
 pub mod error;
