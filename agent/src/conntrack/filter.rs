@@ -116,7 +116,10 @@ impl<'a> Matcher<'a> {
             match f.frontend {
                 Frontend::Addr(a) => m.by_addr.entry((f.protocol, a)).or_default().push(keep),
                 Frontend::NodePort(p) => {
-                    m.by_node_port.entry((f.protocol, p)).or_default().push(keep);
+                    m.by_node_port
+                        .entry((f.protocol, p))
+                        .or_default()
+                        .push(keep);
                 }
                 Frontend::AnyPort(ip) => m.by_ip.entry((f.protocol, ip)).or_default().push(keep),
             }

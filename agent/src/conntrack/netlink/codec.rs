@@ -140,7 +140,9 @@ pub(super) fn messages(mut buf: &[u8]) -> impl Iterator<Item = Result<Message, E
         };
         if len < HEADER_LEN || len > buf.len() {
             buf = &[];
-            return Some(Err(Error::Malformed("netlink message length out of bounds")));
+            return Some(Err(Error::Malformed(
+                "netlink message length out of bounds",
+            )));
         }
         let (msg, rest) = buf.split_at(len);
         buf = rest.get(align4(len) - len..).unwrap_or(&[]);

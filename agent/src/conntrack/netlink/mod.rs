@@ -90,7 +90,9 @@ impl NetlinkConntrack {
             .recv(&mut buf, libc_msg_trunc())
             .map_err(|source| Error::Io { op: what(), source });
         let out = match got {
-            Ok(n) if n > buf.capacity() => Err(Error::Malformed("a datagram larger than the buffer")),
+            Ok(n) if n > buf.capacity() => {
+                Err(Error::Malformed("a datagram larger than the buffer"))
+            }
             Ok(_) => codec::messages(&buf).collect(),
             Err(e) => Err(e),
         };
@@ -219,7 +221,9 @@ fn open_socket(netns: Option<&Path>) -> Result<Socket, Error> {
 
 fn configure(mut socket: Socket) -> Result<Socket, Error> {
     socket.bind_auto().map_err(Error::Open)?;
-    socket.connect(&SocketAddr::new(0, 0)).map_err(Error::Open)?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(Error::Open)?;
     // Short error acks (the request's header only): deletions are acked by the hundred.
     socket.set_cap_ack(true).map_err(Error::Open)?;
     let rcvbuf = i32::try_from(RCVBUF_BYTES).unwrap_or(i32::MAX);
