@@ -120,13 +120,14 @@ fn execute<C: Conntrack>(table: &Mutex<C>, plan: &Plan) -> Result<Report, Error>
         ..Report::default()
     };
     for family in plan.families() {
-        let entries = table.dump(family)?;
+        let mut stale: Vec<Entry> = Vec::new();
+        table.dump(family, &mut |entry| {
+            report.scanned += 1;
+            if matcher.is_stale(&entry) {
+                stale.push(entry);
+            }
+        })?;
         report.dumps += 1;
-        report.scanned += entries.len();
-        let stale: Vec<Entry> = entries
-            .into_iter()
-            .filter(|e| matcher.is_stale(e))
-            .collect();
         for entry in &stale {
             tracing::debug!(%family, entry = %entry, "deleting stale conntrack entry");
         }

@@ -65,8 +65,8 @@ impl FakeConntrack {
 }
 
 impl Conntrack for FakeConntrack {
-    fn dump(&mut self, family: IpFamily) -> Result<Vec<Entry>, Error> {
-        self.with(|t| {
+    fn dump(&mut self, family: IpFamily, each: &mut dyn FnMut(Entry)) -> Result<(), Error> {
+        let entries = self.with(|t| {
             if std::mem::take(&mut t.fail_next_dump) {
                 return Err(Error::Io {
                     op: format!("receive the {family} dump (injected)"),
@@ -78,8 +78,10 @@ impl Conntrack for FakeConntrack {
                 .iter()
                 .filter(|e| e.family() == family)
                 .cloned()
-                .collect())
-        })
+                .collect::<Vec<_>>())
+        })?;
+        entries.into_iter().for_each(each);
+        Ok(())
     }
 
     fn delete(&mut self, entries: &[Entry]) -> Result<Deleted, Error> {

@@ -16,10 +16,18 @@ pub struct Deleted {
 
 /// A connection-tracking table: list one family's entries, delete some of them.
 ///
-/// Cleanup lists each family once per sync and filters in memory; it never flushes.
+/// Cleanup lists each family once per sync and filters as the entries stream past (the table
+/// is never held in memory whole); it never flushes.
 pub trait Conntrack: Send + 'static {
-    /// Every TCP, UDP and SCTP entry of `family` (others are skipped).
-    fn dump(&mut self, family: IpFamily) -> Result<Vec<Entry>, Error>;
+    /// Passes every TCP, UDP and SCTP entry of `family` to `each` (others are skipped).
+    fn dump(&mut self, family: IpFamily, each: &mut dyn FnMut(Entry)) -> Result<(), Error>;
+
+    /// Every TCP, UDP and SCTP entry of `family`, collected.
+    fn entries(&mut self, family: IpFamily) -> Result<Vec<Entry>, Error> {
+        let mut out = Vec::new();
+        self.dump(family, &mut |e| out.push(e))?;
+        Ok(out)
+    }
 
     /// Deletes exactly these entries (by original tuple, zone and, when known, id). An entry
     /// already gone is counted, not an error.

@@ -119,7 +119,7 @@ fn the_dump_parses_both_families_and_only_stale_udp_entries_go() {
     );
 
     let mut table = NetlinkConntrack::open(Some(ns.path())).expect("ctnetlink in the namespace");
-    let v4 = table.dump(IpFamily::V4).expect("dump IPv4");
+    let v4 = table.entries(IpFamily::V4).expect("dump IPv4");
     let tcp = Entry::new(
         Protocol::Tcp,
         Flow::new(sa(CLIENT, 40000), sa("10.96.0.10", 53)),
@@ -140,7 +140,7 @@ fn the_dump_parses_both_families_and_only_stale_udp_entries_go() {
         v4.iter().all(|e| e.id.is_some()),
         "the kernel reports ids: {v4:#?}"
     );
-    let v6 = table.dump(IpFamily::V6).expect("dump IPv6");
+    let v6 = table.entries(IpFamily::V6).expect("dump IPv6");
     let want_v6 = [udp_entry(
         sa("fd00:244::9", 40000),
         sa("fd00:96::10", 53),
@@ -277,7 +277,7 @@ impl Rig {
             NetlinkConntrack::open(Some(self.sandbox.node.ns.path())).expect("ctnetlink");
         let client = self.client.local_addr();
         table
-            .dump(IpFamily::V4)
+            .entries(IpFamily::V4)
             .expect("dump")
             .into_iter()
             .filter(|e| {

@@ -272,3 +272,151 @@ fn tuple(tuples: &[Tuple]) -> Result<Option<(Protocol, Flow)>, &'static str> {
     let flow = Flow::new(SocketAddr::new(src, sport), SocketAddr::new(dst, dport));
     Ok(Some((protocol, flow)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().expect("socket address")
+    }
+
+    /// A dump reply as the kernel sends it: an IPCTNL_MSG_CT_NEW message with both tuples, a
+    /// zone, an id and a status (ignored).
+    fn kernel_entry(seq: u32, entry: &Entry) -> Vec<u8> {
+        let mut attrs = vec![
+            ConntrackAttribute::CtaTupleOrig(tuple_attrs(entry.protocol, entry.original)),
+            ConntrackAttribute::CtaTupleReply(tuple_attrs(entry.protocol, entry.reply)),
+            ConntrackAttribute::CtaTimeout(30),
+        ];
+        if let Some(zone) = entry.zone {
+            attrs.push(other(CTA_ZONE, zone.to_be_bytes().to_vec()));
+        }
+        if let Some(id) = entry.id {
+            attrs.push(other(CTA_ID, id.to_be_bytes().to_vec()));
+        }
+        request(entry.family(), ConntrackMessage::New(attrs), 0, seq)
+    }
+
+    fn sample(v6: bool) -> Entry {
+        let (client, vip, ep) = if v6 {
+            ("[fd00::9]:40000", "[fd00:96::10]:53", "[fd00:244::2]:5353")
+        } else {
+            ("10.0.0.9:40000", "10.96.0.10:53", "10.244.0.2:5353")
+        };
+        Entry {
+            protocol: Protocol::Udp,
+            original: Flow::new(sa(client), sa(vip)),
+            reply: Flow::new(sa(ep), sa(client)),
+            zone: Some(3),
+            id: Some(0xdead_beef),
+        }
+    }
+
+    #[test]
+    fn a_kernel_entry_of_either_family_decodes_exactly() {
+        for v6 in [false, true] {
+            let want = sample(v6);
+            let mut datagram = kernel_entry(7, &want);
+            datagram.extend(kernel_entry(8, &want));
+            let got: Vec<Message> = messages(&datagram)
+                .collect::<Result<_, _>>()
+                .expect("split");
+            assert_eq!(got.len(), 2);
+            assert_eq!(got[0].seq, 7);
+            assert!(
+                matches!(&got[1].reply, Reply::Entry(Some(e)) if *e == want),
+                "{got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_delete_request_names_the_original_tuple_zone_and_id() {
+        let entry = sample(false);
+        let bytes = delete_request(&entry, 9);
+        let msg = NetlinkMessage::<NetfilterMessage>::deserialize(&bytes).expect("decode");
+        assert_eq!(msg.header.sequence_number, 9);
+        assert_eq!(msg.header.flags, NLM_F_REQUEST | NLM_F_ACK);
+        let NetlinkPayload::InnerMessage(NetfilterMessage {
+            inner: NetfilterMessageInner::Conntrack(ConntrackMessage::Delete(attrs)),
+            ..
+        }) = msg.payload
+        else {
+            panic!("not a conntrack delete: {msg:?}");
+        };
+        let ConntrackAttribute::CtaTupleOrig(orig) = &attrs[0] else {
+            panic!("{attrs:?}");
+        };
+        assert_eq!(tuple(orig), Ok(Some((Protocol::Udp, entry.original))));
+        assert_eq!(attrs.len(), 3, "tuple, zone, id: {attrs:?}");
+    }
+
+    #[test]
+    fn truncated_or_lying_lengths_are_errors_never_panics() {
+        let whole = kernel_entry(1, &sample(true));
+        for cut in 0..whole.len() {
+            for msg in messages(&whole[..cut]) {
+                match msg {
+                    Err(Error::Malformed(_)) => {}
+                    Ok(Message {
+                        reply: Reply::Undecodable(_),
+                        ..
+                    }) => {}
+                    other => panic!("prefix of {cut} bytes gave {other:?}"),
+                }
+            }
+        }
+        // The header agrees with the cut: the attributes themselves are truncated.
+        for cut in HEADER_LEN..whole.len() {
+            let mut short = whole[..cut].to_vec();
+            short[..4].copy_from_slice(&u32::try_from(cut).expect("small").to_ne_bytes());
+            let decoded: Vec<_> = messages(&short).collect();
+            assert_eq!(decoded.len(), 1, "cut {cut}");
+        }
+        let mut lying = whole.clone();
+        lying[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(matches!(
+            messages(&lying).next(),
+            Some(Err(Error::Malformed(_)))
+        ));
+    }
+
+    #[test]
+    fn corrupted_attribute_bytes_never_panic() {
+        let whole = kernel_entry(1, &sample(false));
+        let mut x: u32 = 0x9e37_79b9;
+        for _ in 0..5000 {
+            let mut bytes = whole.clone();
+            for _ in 0..3 {
+                // xorshift: a fixed sequence of positions and values past the netlink header.
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let at = HEADER_LEN + (x as usize) % (bytes.len() - HEADER_LEN);
+                bytes[at] = (x >> 24) as u8;
+            }
+            assert_eq!(messages(&bytes).count(), 1);
+        }
+    }
+
+    #[test]
+    fn an_entry_without_ports_is_skipped_and_one_without_tuples_is_refused() {
+        let icmp = vec![
+            ConntrackAttribute::CtaTupleOrig(vec![Tuple::Proto(vec![ProtoTuple::Protocol(
+                CtProtocol::Icmp,
+            )])]),
+            ConntrackAttribute::CtaTupleReply(vec![Tuple::Proto(vec![ProtoTuple::Protocol(
+                CtProtocol::Icmp,
+            )])]),
+        ];
+        assert_eq!(entry(&icmp), Ok(None));
+        assert!(entry(&[]).is_err());
+        let wrong_zone = vec![
+            ConntrackAttribute::CtaTupleOrig(tuple_attrs(Protocol::Udp, sample(false).original)),
+            ConntrackAttribute::CtaTupleReply(tuple_attrs(Protocol::Udp, sample(false).reply)),
+            other(CTA_ZONE, vec![1, 2, 3]),
+        ];
+        assert!(entry(&wrong_zone).is_err());
+    }
+}

@@ -85,10 +85,13 @@ impl NetlinkConntrack {
     fn recv(&mut self, what: impl FnOnce() -> String) -> Result<Vec<Message>, Error> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let got = self
-            .socket()?
-            .recv(&mut buf, libc_msg_trunc())
-            .map_err(|source| Error::Io { op: what(), source });
+        buf.reserve(RECV_BUF);
+        let got = self.socket().and_then(|socket| {
+            // MSG_TRUNC: a datagram larger than the buffer reports its real length.
+            socket
+                .recv(&mut buf, libc::MSG_TRUNC)
+                .map_err(|source| Error::Io { op: what(), source })
+        });
         let out = match got {
             Ok(n) if n > buf.capacity() => {
                 Err(Error::Malformed("a datagram larger than the buffer"))
@@ -100,12 +103,12 @@ impl NetlinkConntrack {
         out
     }
 
-    fn try_dump(&mut self, family: IpFamily) -> Result<Vec<Entry>, Error> {
+    fn try_dump(&mut self, family: IpFamily, each: &mut dyn FnMut(Entry)) -> Result<(), Error> {
         let seq = self.next_seq();
         self.send(&codec::dump_request(family, seq), || {
             format!("send the {family} dump request")
         })?;
-        let (mut entries, mut skipped, mut interrupted) = (Vec::new(), 0usize, false);
+        let (mut skipped, mut interrupted) = (0usize, false);
         loop {
             for msg in self.recv(|| format!("receive the {family} dump"))? {
                 if msg.seq != seq {
@@ -113,7 +116,7 @@ impl NetlinkConntrack {
                 }
                 interrupted |= msg.flags & NLM_F_DUMP_INTR != 0;
                 match msg.reply {
-                    Reply::Entry(Some(entry)) => entries.push(entry),
+                    Reply::Entry(Some(entry)) => each(entry),
                     Reply::Entry(None) | Reply::Ack => {}
                     Reply::Undecodable(why) => {
                         skipped += 1;
@@ -124,7 +127,7 @@ impl NetlinkConntrack {
                         if skipped > 0 || interrupted {
                             tracing::warn!(%family, skipped, interrupted, "conntrack dump incomplete");
                         }
-                        return Ok(entries);
+                        return Ok(());
                     }
                 }
             }
@@ -172,8 +175,8 @@ impl NetlinkConntrack {
 }
 
 impl Conntrack for NetlinkConntrack {
-    fn dump(&mut self, family: IpFamily) -> Result<Vec<Entry>, Error> {
-        let result = self.try_dump(family);
+    fn dump(&mut self, family: IpFamily, each: &mut dyn FnMut(Entry)) -> Result<(), Error> {
+        let result = self.try_dump(family, each);
         if result.is_err() {
             self.socket = None;
         }
@@ -187,11 +190,6 @@ impl Conntrack for NetlinkConntrack {
         }
         result
     }
-}
-
-/// `MSG_TRUNC`: `recv` reports a datagram's real length, so a truncated one is noticed.
-fn libc_msg_trunc() -> i32 {
-    libc::MSG_TRUNC
 }
 
 /// Opens a configured socket in `netns` (a short-lived thread enters the namespace, so the
@@ -226,8 +224,8 @@ fn configure(mut socket: Socket) -> Result<Socket, Error> {
         .map_err(Error::Open)?;
     // Short error acks (the request's header only): deletions are acked by the hundred.
     socket.set_cap_ack(true).map_err(Error::Open)?;
-    let rcvbuf = i32::try_from(RCVBUF_BYTES).unwrap_or(i32::MAX);
-    if setsockopt(&socket, sockopt::RcvBufForce, &(rcvbuf as usize)).is_err() {
+    // Past `net.core.rmem_max` where permitted (CAP_NET_ADMIN, which ctnetlink needs anyway).
+    if setsockopt(&socket, sockopt::RcvBufForce, &RCVBUF_BYTES).is_err() {
         socket.set_rx_buf_sz(RCVBUF_BYTES).map_err(Error::Open)?;
     }
     let timeout = TimeVal::new(RECV_TIMEOUT.as_secs() as _, 0);
