@@ -33,3 +33,13 @@ pub trait Conntrack: Send + 'static {
     /// already gone is counted, not an error.
     fn delete(&mut self, entries: &[Entry]) -> Result<Deleted, Error>;
 }
+
+impl<T: Conntrack + ?Sized> Conntrack for Box<T> {
+    fn dump(&mut self, family: IpFamily, each: &mut dyn FnMut(Entry)) -> Result<(), Error> {
+        (**self).dump(family, each)
+    }
+
+    fn delete(&mut self, entries: &[Entry]) -> Result<Deleted, Error> {
+        (**self).delete(entries)
+    }
+}
