@@ -135,8 +135,7 @@ impl NetlinkConntrack {
     }
 
     fn try_delete(&mut self, entries: &[Entry]) -> Result<Deleted, Error> {
-        let mut out = Deleted::default();
-        let (mut failed, mut first) = (0usize, None);
+        let mut tally = Tally::default();
         for chunk in entries.chunks(DELETE_BATCH) {
             let mut batch = Vec::new();
             let mut pending = HashSet::with_capacity(chunk.len());
@@ -148,28 +147,47 @@ impl NetlinkConntrack {
             self.send(&batch, || "send conntrack deletions".to_owned())?;
             while !pending.is_empty() {
                 for msg in self.recv(|| "receive deletion acks".to_owned())? {
-                    if !pending.remove(&msg.seq) {
-                        continue;
-                    }
-                    match msg.reply {
-                        Reply::Ack => out.deleted += 1,
-                        Reply::Error(e) if e.raw_os_error() == Some(libc::ENOENT) => out.gone += 1,
-                        Reply::Error(e) => {
-                            failed += 1;
-                            first.get_or_insert(e);
-                        }
-                        _ => return Err(Error::Malformed("a deletion answered by no ack")),
+                    if pending.remove(&msg.seq) {
+                        tally.count(msg.reply)?;
                     }
                 }
             }
         }
-        match first {
+        tally.finish(entries.len())
+    }
+}
+
+/// The answers to a batch of deletions.
+#[derive(Debug, Default)]
+struct Tally {
+    done: Deleted,
+    failed: usize,
+    first: Option<io::Error>,
+}
+
+impl Tally {
+    /// Counts one answer: an ack, "no such entry" (gone already), or another error.
+    fn count(&mut self, reply: Reply) -> Result<(), Error> {
+        match reply {
+            Reply::Ack => self.done.deleted += 1,
+            Reply::Error(e) if e.raw_os_error() == Some(libc::ENOENT) => self.done.gone += 1,
+            Reply::Error(e) => {
+                self.failed += 1;
+                self.first.get_or_insert(e);
+            }
+            _ => return Err(Error::Malformed("a deletion answered by no ack")),
+        }
+        Ok(())
+    }
+
+    fn finish(self, total: usize) -> Result<Deleted, Error> {
+        match self.first {
             Some(source) => Err(Error::Delete {
-                failed,
-                total: entries.len(),
+                failed: self.failed,
+                total,
                 source,
             }),
-            None => Ok(out),
+            None => Ok(self.done),
         }
     }
 }
