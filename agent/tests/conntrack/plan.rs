@@ -261,3 +261,25 @@ fn ipv6_services_plan_ipv6_frontends() {
     );
     assert_eq!(stale(&plan, std::slice::from_ref(&e)), vec![e]);
 }
+
+#[test]
+fn sctp_is_cleaned_like_udp_and_only_sctp_entries_match() {
+    let mut svc = Svc::udp("sig", "10.96.0.12").eps([ep(A), ep(B)]);
+    svc.protocols = vec!["SCTP"];
+    let mut cluster = Cluster::default();
+    cluster.set(std::slice::from_ref(&svc));
+    let delta = cluster.set(&[svc.eps([ep(B)])]);
+    let plan = plan_for(&cluster, &delta, &NodePorts::Primary);
+    assert!(
+        plan.filters.iter().all(|f| f.protocol == Protocol::Sctp),
+        "{plan:?}"
+    );
+    let sctp = entry(
+        Protocol::Sctp,
+        sa(CLIENT, 40000),
+        sa("10.96.0.12", 53),
+        sa(A, 5353),
+    );
+    let udp_same_frontend = to(("10.96.0.12", 53), A);
+    assert_eq!(stale(&plan, &[sctp.clone(), udp_same_frontend]), vec![sctp]);
+}
