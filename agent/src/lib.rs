@@ -21,6 +21,7 @@ pub mod backend;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod conntrack;
 pub mod demo;
 pub mod duration;
 pub mod error;

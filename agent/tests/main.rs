@@ -4,6 +4,7 @@ mod bad_source;
 mod binary;
 mod cli;
 mod common;
+mod conntrack;
 mod e2e_iptables;
 mod e2e_nftables;
 mod nft_owner;

@@ -6,6 +6,9 @@
 //! (the socket was created inside the namespace, so it stays there) and stop when dropped. Each
 //! records the client addresses it saw ([`TcpServer::peers`]), so a test can check source NAT.
 //!
+//! [`UdpClient`] sends probes from one fixed source port, as a DNS resolver does, so they all
+//! belong to one conntrack entry.
+//!
 //! [`tcp_ask`] and [`udp_ask`] send one probe from inside a namespace and classify what happened
 //! as an [`Outcome`]: [`Outcome::Answer`], [`Outcome::Refused`] (TCP RST or ICMP port
 //! unreachable, as a proxy's reject rule produces), [`Outcome::Timeout`] or [`Outcome::Other`].
@@ -13,10 +16,12 @@
 mod ask;
 mod tcp;
 mod udp;
+mod udp_client;
 
 pub use ask::{Outcome, tcp_ask, udp_ask};
 pub use tcp::TcpServer;
 pub use udp::UdpServer;
+pub use udp_client::UdpClient;
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -38,7 +38,7 @@ impl Outcome {
         }
     }
 
-    fn from_error(e: &io::Error) -> Outcome {
+    pub(crate) fn from_error(e: &io::Error) -> Outcome {
         match e.kind() {
             io::ErrorKind::ConnectionRefused => Outcome::Refused,
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Outcome::Timeout,

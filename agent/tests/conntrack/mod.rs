@@ -1,0 +1,7 @@
+//! Conntrack cleanup: the planner and matcher, the Cleaner over a fake table, and the
+//! ctnetlink table in throwaway namespaces with real traffic.
+
+mod cleaner;
+mod fixture;
+mod kernel;
+mod plan;
