@@ -16,12 +16,26 @@ use svcproxy::config::Source;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
     let master = flag("--master").cloned();
-    let node = flag("--node").cloned().unwrap_or_else(|| "node-a".to_owned());
-    let agent = Agent::new(Source::Kube { kubeconfig: None, master }, node);
+    let node = flag("--node")
+        .cloned()
+        .unwrap_or_else(|| "node-a".to_owned());
+    let agent = Agent::new(
+        Source::Kube {
+            kubeconfig: None,
+            master,
+        },
+        node,
+    );
     let mut status = agent.status();
     let once = args.iter().any(|a| a == "--once");
     let shutdown = async move {

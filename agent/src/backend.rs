@@ -35,7 +35,7 @@ use crate::config::{DatapathConfig, DemoConfig};
 use crate::error::Error;
 
 /// Where `ip netns add` puts named namespaces.
-const NETNS_DIR: &str = "/run/netns";
+pub const NETNS_DIR: &str = "/run/netns";
 
 /// Any backend, chosen at run time.
 pub struct AnyDatapath(Box<dyn Datapath>);

@@ -1,6 +1,9 @@
 //! The subcommands, from a validated [`Config`] to done: the binary's `main` only parses,
 //! reports and exits.
 //!
+//! `sync` and `run` clean up stale conntrack entries after each successful sync
+//! ([`conntrack`]).
+//!
 //! `sync`, `run` and `cleanup` first take the target namespace's instance lock ([`lock`]) and
 //! hold it until they return: before the backend opens, since opening already removes other
 //! backends' leftovers. `dump` and `demo` take none.
@@ -10,6 +13,7 @@ use tracing::info;
 
 use crate::backend;
 use crate::config::{Config, DatapathConfig, ProxyConfig, RunConfig};
+use crate::conntrack;
 use crate::error::Error;
 use crate::lock::{self, LockGuard};
 use crate::sync;
@@ -29,7 +33,10 @@ pub async fn execute(config: &Config) -> Result<(), Error> {
 async fn sync_once(config: &ProxyConfig) -> Result<(), Error> {
     let _lock = take_lock(&config.datapath).await?;
     let datapath = backend::open(&config.datapath).await?;
-    sync::run_once(config, datapath).await.map(drop)
+    let cleaner = conntrack::cleaner(&config.datapath);
+    sync::run_once_with(config, datapath, cleaner)
+        .await
+        .map(drop)
 }
 
 /// `run`: sync until SIGTERM or SIGINT; the rules stay.
@@ -37,7 +44,11 @@ async fn run(config: &RunConfig) -> Result<(), Error> {
     let _lock = take_lock(&config.proxy.datapath).await?;
     let datapath = backend::open(&config.proxy.datapath).await?;
     let shutdown = shutdown_signal()?;
-    sync::run_until(config, datapath, shutdown).await?;
+    let mut agent = sync::agent(config);
+    if let Some(cleaner) = conntrack::cleaner(&config.proxy.datapath) {
+        agent = agent.after_sync(cleaner);
+    }
+    agent.run(datapath, shutdown).await?;
     info!("stopped; the rules stay in place");
     Ok(())
 }

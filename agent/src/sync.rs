@@ -5,9 +5,11 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use proxy_core::runner::{RunnerConfig, SourceEvent, SyncOutcome, SyncRunner};
+use proxy_core::runner::{
+    AfterSync, HookFuture, RunnerConfig, SourceEvent, SyncOutcome, SyncRunner,
+};
 use proxy_core::tracker::ChangeTracker;
-use proxy_core::{Datapath, ProxyState, SyncReport};
+use proxy_core::{Datapath, Delta, ProxyState, SyncReport};
 use tokio::sync::{Notify, mpsc};
 
 use crate::agent::{Agent, Opened, stop};
@@ -27,6 +29,24 @@ async fn open(config: &ProxyConfig) -> Result<Opened, Error> {
 /// its initial lists are in) and makes one full sync of `datapath`. Fails if the source
 /// cannot be read or the sync fails; a failed sync is not retried.
 pub async fn run_once<D: Datapath>(config: &ProxyConfig, datapath: D) -> Result<SyncReport, Error> {
+    run_once_with(config, datapath, None::<NoHook>).await
+}
+
+/// No after-sync hook.
+struct NoHook;
+
+impl AfterSync for NoHook {
+    fn after_sync<'a>(&'a mut self, _: &'a ProxyState, _: &'a Delta) -> HookFuture<'a> {
+        Box::pin(async {})
+    }
+}
+
+/// [`run_once`], with `hook` after the sync if it succeeds (conntrack cleanup).
+pub async fn run_once_with<D: Datapath, H: AfterSync + 'static>(
+    config: &ProxyConfig,
+    datapath: D,
+    hook: Option<H>,
+) -> Result<SyncReport, Error> {
     let source = open(config).await?;
     let (tx, rx) = mpsc::channel(EVENT_QUEUE);
     let task = match &source {
@@ -52,7 +72,10 @@ pub async fn run_once<D: Datapath>(config: &ProxyConfig, datapath: D) -> Result<
         }
     };
     let tracker = ChangeTracker::new(config.node_info());
-    let runner = SyncRunner::new(datapath, tracker, RunnerConfig::default());
+    let mut runner = SyncRunner::new(datapath, tracker, RunnerConfig::default());
+    if let Some(hook) = hook {
+        runner = runner.with_after_sync(hook);
+    }
     source
         .runner(runner)
         .with_observer(observer)
