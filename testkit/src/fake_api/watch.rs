@@ -173,7 +173,10 @@ impl Pump {
         let timeout = time::sleep_until(deadline.unwrap_or_else(Instant::now));
         tokio::pin!(timeout);
         loop {
+            // Biased: a drop requested before a change cuts the stream before that change
+            // is sent on it.
             let bookmark = tokio::select! {
+                biased;
                 () = self.tx.closed() => return,
                 _ = self.drops.changed() => {
                     // Cut the connection: hyper aborts it on a body error.
