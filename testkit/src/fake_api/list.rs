@@ -5,6 +5,8 @@
 //! carries its resourceVersion and the last key sent); once the log no longer reaches that far
 //! back the token is expired (410), as on the real server after an etcd compaction.
 
+use std::sync::Arc;
+
 use super::request::{Params, resource_version};
 use super::shared::Shared;
 use super::status::ApiError;
@@ -18,26 +20,22 @@ pub(crate) fn list(
     namespace: Option<&str>,
     params: &Params,
 ) -> Result<Vec<u8>, ApiError> {
-    let (at, snapshot) = {
-        let store = shared.store();
-        let (at, after) = start(params, kind, store.rv(), store.compacted())?;
-        let snapshot = store
-            .snapshot(kind, at, after.as_ref())
-            .ok_or_else(|| expired(params))?;
-        (at, snapshot)
-    };
+    let store = shared.store();
+    let (at, after) = start(params, kind, store.rv(), store.compacted())?;
+    let mut snapshot = store
+        .snapshot(kind, at, after.as_ref())
+        .ok_or_else(|| expired(params))?;
     let limit = params.limit.unwrap_or(usize::MAX);
     let mut items = Vec::new();
-    let mut rest = snapshot.iter();
     let mut last = None;
-    for (key, object) in rest.by_ref() {
+    for (key, object) in snapshot.by_ref() {
         if namespace.is_some_and(|ns| ns != key.namespace)
             || !params.labels.matches(object)
             || !params.fields.matches(object)
         {
             continue;
         }
-        items.push(object.as_ref());
+        items.push(Arc::clone(object));
         last = Some(key);
         if items.len() == limit {
             break;
@@ -45,10 +43,13 @@ pub(crate) fn list(
     }
     // More in the snapshot after the last item sent: another page (it may come out empty
     // after filtering, as on the real server).
-    let token = match (last, rest.next()) {
+    let token = match (last, snapshot.next()) {
         (Some(key), Some(_)) => Some(encode_token(at, key)),
         _ => None,
     };
+    drop(snapshot);
+    drop(store);
+    let items = items.iter().map(AsRef::as_ref).collect();
     Ok(wire::list(kind, at, token.as_deref(), items))
 }
 

@@ -75,6 +75,7 @@ mod request;
 mod selectors;
 mod server;
 mod shared;
+mod snapshot;
 mod status;
 mod store;
 mod watch;

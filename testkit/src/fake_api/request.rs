@@ -103,11 +103,10 @@ pub(crate) fn route(path: &str) -> Result<Route, ApiError> {
         return Err(not_found());
     };
     // A namespaced kind needs no namespace (all namespaces) only for collections.
-    let fits = match (kind.namespaced(), namespace, &route) {
-        (false, Some(_), _) => false,
-        (true, None, Route::Object { .. }) => false,
-        _ => true,
-    };
+    let fits = !matches!(
+        (kind.namespaced(), namespace, &route),
+        (false, Some(_), _) | (true, None, Route::Object { .. })
+    );
     if fits { Ok(route) } else { Err(not_found()) }
 }
 

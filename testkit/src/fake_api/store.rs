@@ -8,11 +8,13 @@
 //! older versions get 410 Expired.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 use super::kind::Kind;
+use super::snapshot::Snapshot;
 use crate::error::{Error, Result};
 
 /// Where an object lives: sorted like the real server's storage keys (kind, namespace, name).
@@ -145,43 +147,31 @@ impl Store {
         Some(self.log.range(start..))
     }
 
-    /// The objects of `kind` as they were at `rv` (sorted by key, after `after` if given);
-    /// `None` if `rv` is older than the log reaches.
-    pub fn snapshot(
-        &self,
+    /// The objects of `kind` as they were at `rv`, sorted by key, after `after` if given;
+    /// `None` if `rv` is older than the log reaches. Lazy: a page reads only what it sends.
+    pub fn snapshot<'a>(
+        &'a self,
         kind: Kind,
         rv: u64,
         after: Option<&Key>,
-    ) -> Option<Vec<(Key, Arc<Value>)>> {
+    ) -> Option<Snapshot<'a>> {
         let changes = self.changes_after(rv)?;
+        let in_range = |key: &Key| key.kind == kind && after.is_none_or(|a| key > a);
         // The oldest change after `rv` of each key holds its state at `rv`.
         let mut undo: BTreeMap<&Key, Option<&Arc<Value>>> = BTreeMap::new();
-        for change in changes.filter(|c| c.key.kind == kind) {
+        for change in changes.filter(|c| in_range(&c.key)) {
             undo.entry(&change.key).or_insert(change.prev.as_ref());
         }
-        let in_range = |key: &Key| key.kind == kind && after.is_none_or(|a| key > a);
-        let first = Key {
-            kind,
-            namespace: String::new(),
-            name: String::new(),
+        let lower = match after {
+            Some(key) => Bound::Excluded(key.clone()),
+            None => Bound::Included(Key {
+                kind,
+                namespace: String::new(),
+                name: String::new(),
+            }),
         };
-        let mut out: BTreeMap<&Key, &Arc<Value>> = self
-            .objects
-            .range(after.unwrap_or(&first)..)
-            .take_while(|(key, _)| key.kind == kind)
-            .filter(|(key, _)| in_range(key))
-            .collect();
-        for (key, then) in undo.into_iter().filter(|(key, _)| in_range(key)) {
-            match then {
-                Some(value) => out.insert(key, value),
-                None => out.remove(key),
-            };
-        }
-        Some(
-            out.into_iter()
-                .map(|(k, v)| (k.clone(), Arc::clone(v)))
-                .collect(),
-        )
+        let current = self.objects.range((lower, Bound::Unbounded));
+        Some(Snapshot::new(kind, current, undo))
     }
 
     fn next_uid(&mut self) -> Value {
@@ -264,9 +254,8 @@ mod tests {
             .expect("update a");
         let v4 = store.delete(Kind::Service, "ns", "b").expect("delete b");
         assert_eq!((v1, v2, v3, v4), (1, 2, 3, 4));
-        let names = |snap: Vec<(Key, Arc<Value>)>| -> Vec<(String, Value)> {
-            snap.into_iter()
-                .map(|(k, v)| (k.name, v["spec"]["ports"][0]["port"].clone()))
+        let names = |snap: Snapshot<'_>| -> Vec<(String, Value)> {
+            snap.map(|(k, v)| (k.name.clone(), v["spec"]["ports"][0]["port"].clone()))
                 .collect()
         };
         let at2 = store.snapshot(Kind::Service, 2, None).expect("kept");
@@ -280,8 +269,17 @@ mod tests {
             store
                 .snapshot(Kind::Node, 4, None)
                 .expect("kept")
-                .is_empty()
+                .next()
+                .is_none()
         );
+        // Paging after "a" at version 2 still finds "b", deleted since.
+        let a = Key {
+            kind: Kind::Service,
+            namespace: "ns".into(),
+            name: "a".into(),
+        };
+        let after_a = store.snapshot(Kind::Service, 2, Some(&a)).expect("kept");
+        assert_eq!(names(after_a), [("b".into(), json!(80))]);
         store.compact(3);
         assert!(store.snapshot(Kind::Service, 2, None).is_none());
         assert!(store.changes_after(2).is_none());

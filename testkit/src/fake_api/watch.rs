@@ -129,12 +129,11 @@ fn validate(shared: &Shared, params: &Params) -> Result<(), ApiError> {
 /// for a streaming list.
 fn initial_events(store: &Store, filter: &Filter) -> Vec<u8> {
     let mut out = Vec::new();
-    for (key, object) in store
-        .snapshot(filter.kind, store.rv(), None)
-        .unwrap_or_default()
-    {
-        if filter.matches(&key, &object) {
-            out.extend(wire::event("ADDED", filter.kind, &object));
+    // The latest version is always in reach, so the snapshot is never `None`.
+    let current = store.snapshot(filter.kind, store.rv(), None);
+    for (key, object) in current.into_iter().flatten() {
+        if filter.matches(key, object) {
+            out.extend(wire::event("ADDED", filter.kind, object));
         }
     }
     if filter.params.send_initial_events {
