@@ -38,15 +38,18 @@
 //!   `EndpointSliceList`, `NodeList` with `metadata.resourceVersion` (and `continue`), items
 //!   without `kind`/`apiVersion`, as the real server writes them. Errors are `v1` Status
 //!   bodies with the real codes and reasons.
-//! - **Watch** (`watch=true|1`, also on a single object's path): chunked JSON lines `{"type":…,"object":…}`, replay from the log after
-//!   `resourceVersion`, synthetic `ADDED` for `""`/`"0"`, selectors applied before and after
-//!   each change (stops matching → `DELETED`), `BOOKMARK` every
-//!   [`Options::bookmark_interval`] with `allowWatchBookmarks`, `timeoutSeconds`, 410 as an
-//!   `ERROR` event, and streaming lists (`sendInitialEvents=true` +
-//!   `resourceVersionMatch=NotOlderThan`: `ADDED`s then the `k8s.io/initial-events-end`
-//!   bookmark). [`Options::streaming_lists`] `= false` refuses those with 422, as a server
-//!   with the WatchList feature gate off does; kube-rs's `StreamingList` watcher then reports
-//!   the error and retries, so a client must fall back to list+watch itself.
+//! - **Watch** (`watch=true|1`, also on a single object's path): chunked JSON lines
+//!   `{"type":…,"object":…}`, replay from the log after `resourceVersion`, synthetic `ADDED`
+//!   for `""`/`"0"`, selectors applied before and after each change (stops matching →
+//!   `DELETED`), `BOOKMARK` every [`Options::bookmark_interval`] with `allowWatchBookmarks`,
+//!   `timeoutSeconds` (a clean end of the body), 410 Expired as an `ERROR` event (also when
+//!   the log is compacted past a running watch), and streaming lists
+//!   (`sendInitialEvents=true` + `resourceVersionMatch=NotOlderThan`: `ADDED`s, then the
+//!   bookmark annotated `k8s.io/initial-events-end`). With [`Options::streaming_lists`]
+//!   `= false` those are refused with 422 Invalid, as by a server with the WatchList
+//!   feature gate off; kube-rs's `StreamingList` watcher then reports `WatchStartFailed` and
+//!   retries forever, so a client that wants to run there must fall back to list+watch (the
+//!   kube-rs default, `ListWatch`) itself.
 //! - **Control**: [`FakeApi::stop`] (port released, every connection dropped, objects
 //!   kept), [`FakeApi::restart`] (same address), [`FakeApi::drop_watches`] (cut open watch
 //!   connections mid-body), [`FakeApi::pause`] (503 or hang for new requests),
@@ -59,11 +62,17 @@
 //! authentication (any client is served), protobuf and Table output (always JSON), the
 //! aggregated discovery format (the legacy documents are served, which clients fall back
 //! to), `remainingItemCount`, watch-cache quirks (`resourceVersion="0"` lists honour `limit`
-//! here; the real server may ignore it), waiting for a future `resourceVersion` (answered at
-//! once with 504), a random default watch timeout (no `timeoutSeconds`: the watch lasts
-//! until cut), `creationTimestamp`/`generation`/managed fields (set them in the objects if a
-//! test needs them), admission, defaulting and validation of object contents, and automatic
-//! compaction (call [`FakeApi::compact`]).
+//! here; the real server may ignore it), waiting for a future `resourceVersion` (a list
+//! answers 504 at once; a watch simply starts after it), a random default watch timeout
+//! (without `timeoutSeconds` a watch lasts until cut), `creationTimestamp`, `generation` and
+//! managed fields (set them in the objects if a test needs them), admission, defaulting and
+//! validation of object contents, and automatic compaction (call [`FakeApi::compact`]).
+//!
+//! # Inside a sandbox
+//!
+//! An agent run in a namespace reaches a server started there:
+//! `FakeApi::start_in(&sandbox.node.ns, Options::default())` listens on that namespace's
+//! loopback, and `--master` takes [`FakeApi::url`].
 
 mod body;
 mod control;

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::runtime::watcher;
 use testkit::fake_api::{FakeApi, Kind, Options, Pause};
@@ -200,4 +202,64 @@ async fn own_node_by_field_selector_including_its_deletion() {
         .wait_for("node-a's deletion", |m| m.objects.is_empty())
         .await;
     assert_eq!(mirror.live_events, 1, "node-b was never seen");
+}
+
+/// An IPv4 EndpointSlice of Service `svc` with one endpoint per address.
+fn slice(ns: &str, name: &str, svc: &str, addresses: &[&str]) -> EndpointSlice {
+    EndpointSlice {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            labels: Some([("kubernetes.io/service-name".to_owned(), svc.to_owned())].into()),
+            ..ObjectMeta::default()
+        },
+        address_type: "IPv4".into(),
+        endpoints: Some(
+            addresses
+                .iter()
+                .map(|a| Endpoint {
+                    addresses: vec![a.to_string()],
+                    ..Endpoint::default()
+                })
+                .collect(),
+        ),
+        ports: None,
+    }
+}
+
+#[tokio::test]
+async fn endpoint_slices_in_a_namespace_follow_their_changes() {
+    let api = fake_api();
+    api.create(&slice("shop", "web-1", "web", &["10.0.0.1"]))
+        .expect("create");
+    api.create(&slice("other", "db-1", "db", &["10.0.0.9"]))
+        .expect("create");
+    let slices: Api<EndpointSlice> = Api::namespaced(client(&api), "shop");
+    let config = watcher::Config::default().labels(UPSTREAM_SELECTOR);
+    let mut mirror = Mirror::start(slices, config);
+    mirror
+        .wait_for("the initial list", |m| m.init_dones == 1)
+        .await;
+    assert_eq!(mirror.objects.keys().collect::<Vec<_>>(), ["shop/web-1"]);
+    api.update(&slice("shop", "web-1", "web", &["10.0.0.1", "10.0.0.2"]))
+        .expect("update");
+    api.create(&slice("shop", "web-2", "web", &["10.0.0.3"]))
+        .expect("create");
+    api.delete::<EndpointSlice>("other", "db-1")
+        .expect("delete elsewhere");
+    mirror
+        .wait_for("two slices", |m| m.objects.len() == 2)
+        .await;
+    let addresses: Vec<String> = mirror.objects["shop/web-1"]
+        .endpoints
+        .iter()
+        .flatten()
+        .flat_map(|e| e.addresses.clone())
+        .collect();
+    assert_eq!(addresses, ["10.0.0.1", "10.0.0.2"]);
+    assert_eq!(
+        mirror.live_events, 2,
+        "the other namespace's deletion is not seen"
+    );
+    assert_eq!(api.requests(Kind::EndpointSlice).lists, 1);
 }
