@@ -15,8 +15,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::body::ApiBody;
+use super::kind::Kind;
 use super::options::Pause;
-use super::request::{self, Route};
+use super::request::{self, Params, Route};
 use super::selectors::FieldSelector;
 use super::shared::{Shared, Verb};
 use super::status::ApiError;
@@ -82,6 +83,7 @@ async fn handle(
     Ok(response)
 }
 
+/// Routes, counts and checks a request, then serves it.
 async fn answer(
     method: &Method,
     path: &str,
@@ -109,6 +111,16 @@ async fn answer(
     shared.count(kind, verb);
     paused(&shared).await?;
     only_get(method)?;
+    serve_resource(route, kind, params, shared)
+}
+
+/// Serves a list, watch or get of `kind` once the request is accepted.
+fn serve_resource(
+    route: Route,
+    kind: Kind,
+    params: Params,
+    shared: Arc<Shared>,
+) -> Result<ApiBody, ApiError> {
     match route {
         Route::Collection { namespace, .. } if params.watch => {
             watch::watch(shared, kind, namespace, params)
@@ -133,15 +145,20 @@ async fn answer(
                 namespace: namespace.unwrap_or_default(),
                 name,
             };
-            let object = shared.store().get(&key);
-            object
-                .map(|o| ApiBody::full(wire::object(kind, &o)))
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("{} \"{}\" not found", kind.plural(), key.name))
-                })
+            get(&shared, &key)
         }
-        Route::Discovery(_) => Err(ApiError::not_found(path.to_owned())),
+        Route::Discovery(doc) => Err(ApiError::not_found(doc)),
     }
+}
+
+/// One object, with its `kind` and `apiVersion`.
+fn get(shared: &Shared, key: &Key) -> Result<ApiBody, ApiError> {
+    let object = shared.store().get(key);
+    object
+        .map(|o| ApiBody::full(wire::object(key.kind, &o)))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("{} \"{}\" not found", key.kind.plural(), key.name))
+        })
 }
 
 fn only_get(method: &Method) -> Result<(), ApiError> {
