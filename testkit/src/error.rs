@@ -45,6 +45,41 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The fake API server does not serve this kind of object.
+    #[error("the fake API server does not serve {0}")]
+    UnsupportedKind(String),
+
+    /// An object the fake API server refuses to store (no name, not a JSON object, ...).
+    #[error("invalid object: {0}")]
+    InvalidObject(String),
+
+    /// The fake API server holds no such object.
+    #[error("{0} not found")]
+    NotFound(String),
+
+    /// The fake API server already holds an object of that kind, namespace and name.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+
+    /// An object could not be turned into JSON or back.
+    #[cfg(feature = "fake-api")]
+    #[error("{what}: {source}")]
+    Json {
+        /// What was being converted.
+        what: String,
+        /// The error from serde_json.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A watch connection the fake API server cut on purpose (see `FakeApi::drop_watches`).
+    #[error("watch connection dropped on purpose")]
+    WatchDropped,
+
+    /// The fake API server's thread has ended, so it cannot be controlled any more.
+    #[error("the fake API server's thread has ended")]
+    ServerGone,
+
     /// A socket or other I/O operation failed.
     #[error("{what}: {source}")]
     Io {

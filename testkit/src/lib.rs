@@ -10,6 +10,9 @@
 //! - [`server`]: TCP and UDP servers that answer with the IP they were reached on, and
 //!   [`server::tcp_ask`] / [`server::udp_ask`] probes whose [`server::Outcome`] tells an answer
 //!   from "refused" and from "timeout".
+//! - [`fake_api::FakeApi`] (feature `fake-api`, on by default): a fake Kubernetes API server
+//!   on plain HTTP for the kube source's tests, with outages, 410s and dropped watches on
+//!   demand.
 //!
 //! Everything needs root (`CAP_NET_ADMIN` and `CAP_SYS_ADMIN`) and `iproute2`; tests call
 //! [`root_or_skip`] first.
@@ -54,6 +57,8 @@
 
 pub mod e2e;
 pub mod error;
+#[cfg(feature = "fake-api")]
+pub mod fake_api;
 pub mod golden;
 pub mod netns;
 pub mod plan;
