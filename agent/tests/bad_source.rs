@@ -4,10 +4,8 @@
 //! exits non-zero naming the problem; `run` logs it, keeps serving, and applies the next good
 //! write.
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use testkit::Netns;
@@ -15,7 +13,7 @@ use testkit::e2e::manifest::{Ep, Svc, render};
 use testkit::sandbox::Sandbox;
 use testkit::server::{Outcome, TcpServer, tcp_ask};
 
-use crate::common::{TempFile, cluster};
+use crate::common::{Running, TempFile, cluster};
 
 /// Each bad input: its name, its text, and a word the refusal must contain.
 fn bad_inputs() -> Vec<(&'static str, String, &'static str)> {
@@ -150,61 +148,6 @@ fn sync_of_a_bad_source_keeps_the_iptables_nft_rules() {
         "sync_of_a_bad_source_keeps_the_iptables_nft_rules",
         &IPTABLES_NFT,
     );
-}
-
-/// A running `svcproxy run`, its stderr collected line by line; killed on drop.
-struct Running {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Running {
-    fn start(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start svcproxy run");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Ok(mut log) = log.lock() {
-                        log.push(line);
-                    }
-                }
-            });
-        }
-        Running { child, log }
-    }
-
-    /// How many log lines contain `text`.
-    fn count(&self, text: &str) -> usize {
-        self.log
-            .lock()
-            .map(|log| log.iter().filter(|l| l.contains(text)).count())
-            .unwrap_or(0)
-    }
-
-    /// Waits (up to 20 s) until `text` has been logged more than `seen` times.
-    fn wait_for(&self, text: &str, seen: usize) {
-        for _ in 0..200 {
-            if self.count(text) > seen {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let log = self.log.lock().map(|l| l.join("\n")).unwrap_or_default();
-        panic!("svcproxy run never logged {text:?} (seen {seen} before):\n{log}");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The pods that answer 30 connections to `vip`:80 from the client, and how many failed.

@@ -1,7 +1,11 @@
 //! Fixtures shared by the agent's tests.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A file in the temporary directory with a name unique to this process and call, removed on
 /// drop.
@@ -82,4 +86,59 @@ pub fn cluster(with_api: bool) -> String {
         text.push_str(&service_yaml("api", "10.96.0.20", "10.244.0.6"));
     }
     text
+}
+
+/// A running `svcproxy run`, its stderr collected line by line; killed on drop.
+pub struct Running {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    pub fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start svcproxy run");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(mut log) = log.lock() {
+                        log.push(line);
+                    }
+                }
+            });
+        }
+        Running { child, log }
+    }
+
+    /// How many log lines contain `text`.
+    pub fn count(&self, text: &str) -> usize {
+        self.log
+            .lock()
+            .map(|log| log.iter().filter(|l| l.contains(text)).count())
+            .unwrap_or(0)
+    }
+
+    /// Waits (up to 20 s) until `text` has been logged more than `seen` times.
+    pub fn wait_for(&self, text: &str, seen: usize) {
+        for _ in 0..200 {
+            if self.count(text) > seen {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = self.log.lock().map(|l| l.join("\n")).unwrap_or_default();
+        panic!("svcproxy run never logged {text:?} (seen {seen} before):\n{log}");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -7,6 +7,7 @@ mod common;
 mod conntrack;
 mod e2e_iptables;
 mod e2e_nftables;
+mod kube_source;
 mod nft_owner;
 mod race;
 mod source;
