@@ -4,16 +4,13 @@
 //! exits non-zero naming the problem; `run` logs it, keeps serving, and applies the next good
 //! write.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use testkit::Netns;
 use testkit::e2e::manifest::{Ep, Svc, render};
-use testkit::sandbox::Sandbox;
-use testkit::server::{Outcome, TcpServer, tcp_ask};
 
-use crate::common::{Running, TempFile, cluster};
+use crate::common::{Running, TempFile, answers, cluster, serving_sandbox};
 
 /// Each bad input: its name, its text, and a word the refusal must contain.
 fn bad_inputs() -> Vec<(&'static str, String, &'static str)> {
@@ -150,47 +147,13 @@ fn sync_of_a_bad_source_keeps_the_iptables_nft_rules() {
     );
 }
 
-/// The pods that answer 30 connections to `vip`:80 from the client, and how many failed.
-fn answers(sandbox: &Sandbox, vip: IpAddr) -> (Vec<String>, usize) {
-    let mut pods = Vec::new();
-    let mut failed = 0;
-    for _ in 0..30 {
-        match tcp_ask(
-            &sandbox.client.ns,
-            SocketAddr::new(vip, 80),
-            Duration::from_secs(2),
-        ) {
-            Outcome::Answer(ip) => {
-                if !pods.contains(&ip) {
-                    pods.push(ip);
-                }
-            }
-            _ => failed += 1,
-        }
-    }
-    pods.sort();
-    (pods, failed)
-}
-
 /// `run` serving a service from pods 0 and 1; each bad input is logged and refused while the
 /// service keeps answering; then a good write moving it to pod 2 is applied.
 fn run_keeps_serving(test: &str, backend: &Backend) {
     if !testkit::root_or_skip(test) {
         return;
     }
-    let sandbox = Sandbox::builder()
-        .prefix("bad")
-        .pods(3)
-        .build()
-        .expect("sandbox");
-    let _servers: Vec<TcpServer> = sandbox
-        .pods
-        .iter()
-        .map(|pod| {
-            let any = SocketAddr::new("::".parse().expect("address"), 8080);
-            TcpServer::start(&pod.ns, any).expect("server")
-        })
-        .collect();
+    let (sandbox, _servers) = serving_sandbox("bad", 3);
     let ep = |i: usize| Ep {
         ip: sandbox.pods[i].ipv4.into(),
         node: if i == 0 { "node-a" } else { "node-b" },

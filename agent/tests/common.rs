@@ -1,11 +1,15 @@
 //! Fixtures shared by the agent's tests.
 
 use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use testkit::sandbox::Sandbox;
+use testkit::server::{Outcome, TcpServer, tcp_ask};
 
 /// A file in the temporary directory with a name unique to this process and call, removed on
 /// drop.
@@ -141,4 +145,42 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A sandbox of `pods` pods, each serving TCP on port 8080 (both families); keep the servers.
+pub fn serving_sandbox(prefix: &str, pods: usize) -> (Sandbox, Vec<TcpServer>) {
+    let sandbox = Sandbox::builder()
+        .prefix(prefix)
+        .pods(pods)
+        .build()
+        .expect("sandbox");
+    let servers = sandbox
+        .pods
+        .iter()
+        .map(|pod| {
+            let any = SocketAddr::new("::".parse().expect("address"), 8080);
+            TcpServer::start(&pod.ns, any).expect("server")
+        })
+        .collect();
+    (sandbox, servers)
+}
+
+/// The pods answering 20 connections from the client to `vip`:80, sorted, and how many
+/// failed.
+pub fn answers(sandbox: &Sandbox, vip: IpAddr) -> (Vec<String>, usize) {
+    let mut pods = Vec::new();
+    let mut failed = 0;
+    for _ in 0..20 {
+        match tcp_ask(
+            &sandbox.client.ns,
+            SocketAddr::new(vip, 80),
+            Duration::from_secs(2),
+        ) {
+            Outcome::Answer(ip) if !pods.contains(&ip) => pods.push(ip),
+            Outcome::Answer(_) => {}
+            _ => failed += 1,
+        }
+    }
+    pods.sort();
+    (pods, failed)
 }

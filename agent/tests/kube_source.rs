@@ -3,7 +3,7 @@
 //! outage (rules kept, traffic flowing, changes made meanwhile applied after it), and a watch
 //! expired by compaction (relist, an object deleted meanwhile loses its rules).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,9 +11,8 @@ use proxy_core::{KubeObject, manifest};
 use testkit::e2e::manifest::{Ep, Svc, render};
 use testkit::fake_api::FakeApi;
 use testkit::sandbox::Sandbox;
-use testkit::server::{Outcome, TcpServer, tcp_ask};
 
-use crate::common::Running;
+use crate::common::{Running, answers, serving_sandbox};
 
 /// Stores every object of `services` in the fake API server.
 fn apply(api: &FakeApi, services: &[Svc]) {
@@ -27,25 +26,6 @@ fn apply(api: &FakeApi, services: &[Svc]) {
         };
         done.expect("apply");
     }
-}
-
-/// The pods answering 20 connections to `vip`:80, sorted, and how many failed.
-fn answers(sandbox: &Sandbox, vip: IpAddr) -> (Vec<String>, usize) {
-    let mut pods = Vec::new();
-    let mut failed = 0;
-    for _ in 0..20 {
-        match tcp_ask(
-            &sandbox.client.ns,
-            SocketAddr::new(vip, 80),
-            Duration::from_secs(2),
-        ) {
-            Outcome::Answer(ip) if !pods.contains(&ip) => pods.push(ip),
-            Outcome::Answer(_) => {}
-            _ => failed += 1,
-        }
-    }
-    pods.sort();
-    (pods, failed)
 }
 
 /// Polls (up to 15 s) until `vip` is answered by exactly `pods`; returns what was last seen.
@@ -73,19 +53,7 @@ fn run_follows_the_api_server_through_outages_and_relists() {
     if !testkit::root_or_skip("run_follows_the_api_server_through_outages_and_relists") {
         return;
     }
-    let sandbox = Sandbox::builder()
-        .prefix("kube")
-        .pods(3)
-        .build()
-        .expect("sandbox");
-    let _servers: Vec<TcpServer> = sandbox
-        .pods
-        .iter()
-        .map(|p| {
-            TcpServer::start(&p.ns, SocketAddr::new("::".parse().expect("ip"), 8080))
-                .expect("server")
-        })
-        .collect();
+    let (sandbox, _servers) = serving_sandbox("kube", 3);
     let ep = |i: usize| Ep {
         ip: sandbox.pods[i].ipv4.into(),
         node: "node-b",
