@@ -9,9 +9,14 @@
 //! * [`netlink`]: a socket bound to a network namespace that applies one batch as one
 //!   transaction and reports per-message errors.
 //!
+//! With the `testing` feature, [`check`] tells whether a planned ruleset is valid and routes
+//! every service as it must (for tests, property tests and fuzz targets).
+//!
 //! All `unsafe` code (libnftnl calls and raw socket syscalls) is confined to the private
 //! `ffi` module.
 
+#[cfg(feature = "testing")]
+pub mod check;
 pub mod datapath;
 pub mod encode;
 mod ffi;

@@ -10,6 +10,8 @@
 //! - [`server`]: TCP and UDP servers that answer with the IP they were reached on, and
 //!   [`server::tcp_ask`] / [`server::udp_ask`] probes whose [`server::Outcome`] tells an answer
 //!   from "refused" and from "timeout".
+//! - [`routes`]: where every service frontend of a state must send a packet, the oracle the
+//!   backends' plan checkers compare their planned rulesets with (no root needed).
 //!
 //! Everything needs root (`CAP_NET_ADMIN` and `CAP_SYS_ADMIN`) and `iproute2`; tests call
 //! [`root_or_skip`] first.
@@ -57,6 +59,7 @@ pub mod error;
 pub mod golden;
 pub mod netns;
 pub mod plan;
+pub mod routes;
 pub mod sandbox;
 pub mod scenarios;
 pub mod server;
