@@ -63,7 +63,11 @@ impl Node {
 
     /// The address node ports are reached on in `family`, if the family serves them.
     pub fn nodeport_addr(&self, family: IpFamily) -> Option<IpAddr> {
-        let mut ips = self.node_ips.iter().copied().filter(|ip| family.contains(ip));
+        let mut ips = self
+            .node_ips
+            .iter()
+            .copied()
+            .filter(|ip| family.contains(ip));
         match &self.nodeport_cidrs {
             None => ips.next(),
             Some(nets) => ips.find(|ip| !ip.is_loopback() && nets.iter().any(|n| n.contains(ip))),

@@ -173,21 +173,28 @@ impl Tracer<'_> {
                 let found = self.find(set, &loads(key, pkt)?)?.is_some();
                 found != *negate
             }
-            Stmt::MapCmp { key, map, op, value } => {
-                match self.find(map, &loads(key, pkt)?)?.map(|e| &e.data) {
-                    Some(Some(ElemData::Concat(data))) if data.len() == 1 => {
-                        (data[0] == *value) == (*op == CmpOp::Eq)
-                    }
-                    Some(other) => return Err(format!("{map} maps to {other:?}, not an id")),
-                    None => false,
+            Stmt::MapCmp {
+                key,
+                map,
+                op,
+                value,
+            } => match self.find(map, &loads(key, pkt)?)?.map(|e| &e.data) {
+                Some(Some(ElemData::Concat(data))) if data.len() == 1 => {
+                    (data[0] == *value) == (*op == CmpOp::Eq)
                 }
-            }
+                Some(other) => return Err(format!("{map} maps to {other:?}, not an id")),
+                None => false,
+            },
             Stmt::FibLocal(addr) => self.node.is_local(match addr {
                 Addr::Saddr => pkt.src,
                 Addr::Daddr => pkt.dst,
             }),
             Stmt::MarkOr(_) | Stmt::Dynset { .. } => true,
-            other => return Err(format!("statement not expected before postrouting: {other:?}")),
+            other => {
+                return Err(format!(
+                    "statement not expected before postrouting: {other:?}"
+                ));
+            }
         })
     }
 

@@ -20,7 +20,11 @@ fn every_golden_case_is_valid() {
     for (case, state, config) in cases() {
         // The oracle has something to check in every case with a service.
         let expected = routes::expected(&state, &check::node(&config)).len();
-        assert_eq!(expected == 0, state.services.is_empty(), "{case}: {expected} frontends");
+        assert_eq!(
+            expected == 0,
+            state.services.is_empty(),
+            "{case}: {expected} frontends"
+        );
         let problems = check::check(&full(&state, &config), &state, &config);
         assert!(problems.is_empty(), "{case}:\n{}", problems.join("\n"));
     }
