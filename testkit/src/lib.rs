@@ -10,6 +10,8 @@
 //! - [`server`]: TCP and UDP servers that answer with the IP they were reached on, and
 //!   [`server::tcp_ask`] / [`server::udp_ask`] probes whose [`server::Outcome`] tells an answer
 //!   from "refused" and from "timeout".
+//! - `arb` (feature `proptest`): generators of Kubernetes objects, manifests, tracker events
+//!   and node setups for property tests and fuzz targets.
 //! - [`routes`]: where every service frontend of a state must send a packet, the oracle the
 //!   backends' plan checkers compare their planned rulesets with (no root needed).
 //!
@@ -54,6 +56,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "proptest")]
+pub mod arb;
 pub mod e2e;
 pub mod error;
 pub mod golden;
