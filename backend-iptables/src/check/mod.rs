@@ -4,7 +4,7 @@
 //! [`Tables`] is a model of what `iptables-restore --noflush` and the jump rules leave in the
 //! kernel: it applies a [`Plan`]'s documents as text, section by section (a rule for a missing
 //! chain, a jump to a missing chain of ours, deleting a missing or referenced chain are
-//! refused). [`check`] then returns one message per problem:
+//! refused, as `iptables-restore` refuses them). [`check`] then returns one message per problem:
 //!
 //! - every `-j` target is a chain declared in the same table or a built-in target, and every
 //!   jump rule from a built-in chain names a declared chain;
@@ -92,6 +92,12 @@ impl Tables {
                 chains.insert(name.to_owned(), Vec::new());
             } else if let Some(rule) = line.strip_prefix("-A ") {
                 let (chain, spec) = rule.split_once(' ').unwrap_or((rule, ""));
+                if let Some(t) = jump_target(spec)
+                    && names::is_ours(t)
+                    && !chains.contains_key(t)
+                {
+                    return Err(format!("a jump to a missing chain: {line}"));
+                }
                 let rules = chains
                     .get_mut(chain)
                     .ok_or(format!("a rule for a missing chain: {line}"))?;
@@ -99,6 +105,12 @@ impl Tables {
             } else if let Some(name) = line.strip_prefix("-X ") {
                 if chains.remove(name).is_none() {
                     return Err(format!("deletes a missing chain: {line}"));
+                }
+                if let Some((from, _)) = chains
+                    .iter()
+                    .find(|(_, rules)| rules.iter().any(|r| jump_target(r) == Some(name)))
+                {
+                    return Err(format!("deletes {name}, still used by {from}"));
                 }
             } else {
                 return Err(format!("unexpected line: {line}"));
@@ -109,6 +121,13 @@ impl Tables {
             None => Ok(()),
         }
     }
+}
+
+/// The `-j` target of a rule spec.
+fn jump_target(spec: &str) -> Option<&str> {
+    let mut words = spec.split_whitespace();
+    words.find(|w| *w == "-j")?;
+    words.next()
 }
 
 /// The routing-relevant part of `config`, for [`testkit::routes`].

@@ -2,3 +2,4 @@
 //! broken plans, and property tests of the planner over generated clusters (`plans`).
 
 mod check;
+mod plans;

@@ -5,3 +5,4 @@
 mod scenarios;
 
 mod check;
+mod plans;

@@ -11,11 +11,23 @@ use testkit::arb::{self, objects};
 fn assert_valid_ports(ports: &[ServicePort]) {
     let mut names = BTreeSet::new();
     for p in ports {
-        assert!(names.insert((&p.name.port, p.name.protocol)), "duplicate {}", p.name);
+        assert!(
+            names.insert((&p.name.port, p.name.protocol)),
+            "duplicate {}",
+            p.name
+        );
         assert!(!p.name.service.namespace.is_empty() && !p.name.service.name.is_empty());
-        assert!((1..=2).contains(&p.cluster_ips.len()), "{:?}", p.cluster_ips);
+        assert!(
+            (1..=2).contains(&p.cluster_ips.len()),
+            "{:?}",
+            p.cluster_ips
+        );
         let families: BTreeSet<IpFamily> = p.cluster_ips.iter().map(IpFamily::of).collect();
-        assert_eq!(families.len(), p.cluster_ips.len(), "one cluster IP per family");
+        assert_eq!(
+            families.len(),
+            p.cluster_ips.len(),
+            "one cluster IP per family"
+        );
         assert_ne!(p.port, 0);
         assert_ne!(p.node_port, Some(0));
         assert_ne!(p.health_check_node_port, Some(0));
@@ -28,7 +40,10 @@ fn assert_valid_ports(ports: &[ServicePort]) {
 /// Every warning names an object of `kind`.
 fn assert_warnings_about(warnings: &[Error], kind: ObjectKind) {
     for w in warnings {
-        assert!(matches!(w, Error::Invalid { object, .. } if object.kind == kind), "{w:?}");
+        assert!(
+            matches!(w, Error::Invalid { object, .. } if object.kind == kind),
+            "{w:?}"
+        );
     }
 }
 

@@ -31,22 +31,35 @@ fn assert_delta_exact(prev: &ProxyState, next: &ProxyState, delta: &Delta) {
         let differs = prev.services.get(name) != Some(svc)
             || prev.endpoints_of(name) != next.endpoints_of(name)
             || delta.node_changed;
-        assert_eq!(delta.changed.contains(name), differs, "{name}: changed?\n{delta:#?}");
+        assert_eq!(
+            delta.changed.contains(name),
+            differs,
+            "{name}: changed?\n{delta:#?}"
+        );
     }
     for name in &delta.changed {
         assert!(next.services.contains_key(name), "{name} changed but gone");
     }
     for name in prev.services.keys() {
         let gone = !next.services.contains_key(name);
-        assert_eq!(delta.deleted.contains(name), gone, "{name}: deleted?\n{delta:#?}");
+        assert_eq!(
+            delta.deleted.contains(name),
+            gone,
+            "{name}: deleted?\n{delta:#?}"
+        );
     }
-    let serving = |s: &ProxyState| -> BTreeSet<(proxy_core::model::ServicePortName, std::net::SocketAddr)> {
-        s.endpoints
-            .iter()
-            .filter(|(n, _)| n.protocol.is_connectionless())
-            .flat_map(|(n, eps)| eps.iter().filter(|e| e.serving).map(move |e| (n.clone(), e.addr())))
-            .collect()
-    };
+    let serving =
+        |s: &ProxyState| -> BTreeSet<(proxy_core::model::ServicePortName, std::net::SocketAddr)> {
+            s.endpoints
+                .iter()
+                .filter(|(n, _)| n.protocol.is_connectionless())
+                .flat_map(|(n, eps)| {
+                    eps.iter()
+                        .filter(|e| e.serving)
+                        .map(move |e| (n.clone(), e.addr()))
+                })
+                .collect()
+        };
     let stale: BTreeSet<_> = delta
         .stale_endpoints
         .iter()

@@ -70,15 +70,47 @@ pub enum Event {
     Sync,
 }
 
-/// A sequence of up to `max` tracker events.
+/// A sequence of up to `max` tracker events over two versions of a small cluster
+/// ([`objects::cluster`]) and a few unrelated objects: adds, updates (the other version of an
+/// object), deletes, relists and syncs, often starting with a relist of the first version.
 pub fn events(max: usize) -> impl Strategy<Value = Vec<Event>> {
-    let event = prop_oneof![
-        8 => kube_object().prop_map(Event::Apply),
-        2 => kube_object().prop_map(Event::Delete),
-        1 => vec(kube_object(), 0..8).prop_map(Event::Reset),
-        3 => Just(Event::Sync),
-    ];
-    vec(event, 0..max)
+    let typed_all = |values: Vec<Value>| -> Vec<KubeObject> {
+        values
+            .iter()
+            .map(|v| typed(v).expect("generated objects are well typed"))
+            .collect()
+    };
+    (
+        objects::cluster(),
+        objects::cluster(),
+        vec(objects::object_value(), 0..3),
+        proptest::bool::ANY,
+    )
+        .prop_flat_map(move |(a, b, stray, relist_first)| {
+            let first = typed_all(a.clone());
+            let pool: Vec<KubeObject> = typed_all(a.into_iter().chain(b).chain(stray).collect());
+            let n = pool.len();
+            let index = 0..n;
+            let event = prop_oneof![
+                8 => index.clone().prop_map(Some).prop_map(|i| (0u8, i, Vec::new())),
+                2 => index.clone().prop_map(Some).prop_map(|i| (1u8, i, Vec::new())),
+                1 => vec(index, 0..n).prop_map(|v| (2u8, None, v)),
+                3 => Just((3u8, None, Vec::new())),
+            ];
+            vec(event, 0..max).prop_map(move |picks| {
+                let start = relist_first.then(|| Event::Reset(first.clone()));
+                let rest = picks.into_iter().map(|(kind, i, many)| {
+                    let get = |i: usize| pool[i].clone();
+                    match (kind, i) {
+                        (0, Some(i)) => Event::Apply(get(i)),
+                        (1, Some(i)) => Event::Delete(get(i)),
+                        (2, _) => Event::Reset(many.into_iter().map(get).collect()),
+                        _ => Event::Sync,
+                    }
+                });
+                start.into_iter().chain(rest).collect::<Vec<_>>()
+            })
+        })
 }
 
 /// A node configuration a planner runs with (each backend maps it to its own `Config`).

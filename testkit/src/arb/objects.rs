@@ -1,7 +1,8 @@
 //! Strategies for Services, EndpointSlices and Nodes as JSON values: drawn from small pools of
 //! names and addresses, so that generated objects refer to each other (slices to services,
 //! endpoints to nodes) and collide (two services on one cluster IP, one endpoint in two slices),
-//! and with a malformed value in about one field in ten.
+//! and with a malformed value in about one field in twenty. [`cluster`] makes services with
+//! slices that match their ports, so most generated services have endpoints.
 
 use proptest::collection::vec;
 use proptest::option;
@@ -11,12 +12,12 @@ use serde_json::{Map, Value, json};
 /// The node svcproxy runs on in generated clusters.
 pub const NODE: &str = "node-a";
 
-/// `valid` nine times in ten, `junk` otherwise.
+/// `valid` nineteen times in twenty, `junk` otherwise.
 fn mostly<T: std::fmt::Debug + Clone + 'static>(
     valid: impl Strategy<Value = T> + 'static,
     junk: impl Strategy<Value = T> + 'static,
 ) -> BoxedStrategy<T> {
-    prop_oneof![9 => valid, 1 => junk].boxed()
+    prop_oneof![19 => valid, 1 => junk].boxed()
 }
 
 /// One of `items`.
@@ -29,7 +30,16 @@ fn pick(items: &'static [&'static str]) -> BoxedStrategy<String> {
 /// Text that is not a valid value for most fields.
 fn junk_text() -> BoxedStrategy<String> {
     prop_oneof![
-        pick(&["", "-bad-", "UPPER", "10.96.0.300", "::g", "1.2.3.4/33", "x y", "\u{7}"]),
+        pick(&[
+            "",
+            "-bad-",
+            "UPPER",
+            "10.96.0.300",
+            "::g",
+            "1.2.3.4/33",
+            "x y",
+            "\u{7}"
+        ]),
         "[a-z0-9.:/-]{0,12}",
         Just("a".repeat(300)),
     ]
@@ -87,7 +97,14 @@ fn cluster_ip() -> BoxedStrategy<String> {
 /// An endpoint address.
 fn endpoint_ip() -> BoxedStrategy<String> {
     address(
-        &["10.244.0.2", "10.244.0.3", "10.244.0.4", "10.244.0.5", "10.244.1.6", "10.244.1.7"],
+        &[
+            "10.244.0.2",
+            "10.244.0.3",
+            "10.244.0.4",
+            "10.244.0.5",
+            "10.244.1.6",
+            "10.244.1.7",
+        ],
         &["fd00:244::2", "fd00:244::3", "fd00:244::4"],
     )
 }
@@ -120,12 +137,21 @@ fn service_port() -> impl Strategy<Value = Value> {
 /// The fields of a Service's spec besides its ports and cluster IPs.
 fn service_policies() -> impl Strategy<Value = Map<String, Value>> {
     let ext_ips = vec(
-        address(&["192.168.60.1", "192.168.60.2", "10.96.0.1"], &["fd00:60::1"]),
+        address(
+            &["192.168.60.1", "192.168.60.2", "10.96.0.1"],
+            &["fd00:60::1"],
+        ),
         0..3,
     );
     let ranges = option::of(vec(
         mostly(
-            pick(&["198.51.100.0/24", "192.168.50.0/24", "0.0.0.0/0", "10.244.0.0/16", "fd00::/8"]),
+            pick(&[
+                "198.51.100.0/24",
+                "192.168.50.0/24",
+                "0.0.0.0/0",
+                "10.244.0.0/16",
+                "fd00::/8",
+            ]),
             junk_text(),
         ),
         0..3,
@@ -141,24 +167,34 @@ fn service_policies() -> impl Strategy<Value = Map<String, Value>> {
         pick(&["ExternalName", "Weird"]),
     ));
     let distribution = option::of(pick(&["PreferClose", "PreferSameNode", "Other"]));
-    (kind, ext_ips, ranges, policy(), policy(), affinity, timeout, distribution).prop_map(
-        |(kind, ext_ips, ranges, etp, itp, affinity, timeout, distribution)| {
-            let mut m = Map::new();
-            put(&mut m, "type", kind.map(Value::from));
-            put(&mut m, "externalIPs", Some(json!(ext_ips)));
-            put(&mut m, "loadBalancerSourceRanges", ranges.map(|r| json!(r)));
-            put(&mut m, "externalTrafficPolicy", etp.map(Value::from));
-            put(&mut m, "internalTrafficPolicy", itp.map(Value::from));
-            put(&mut m, "sessionAffinity", affinity.map(Value::from));
-            put(
-                &mut m,
-                "sessionAffinityConfig",
-                timeout.map(|t| json!({"clientIP": {"timeoutSeconds": t}})),
-            );
-            put(&mut m, "trafficDistribution", distribution.map(Value::from));
-            m
-        },
+    (
+        kind,
+        ext_ips,
+        ranges,
+        policy(),
+        policy(),
+        affinity,
+        timeout,
+        distribution,
     )
+        .prop_map(
+            |(kind, ext_ips, ranges, etp, itp, affinity, timeout, distribution)| {
+                let mut m = Map::new();
+                put(&mut m, "type", kind.map(Value::from));
+                put(&mut m, "externalIPs", Some(json!(ext_ips)));
+                put(&mut m, "loadBalancerSourceRanges", ranges.map(|r| json!(r)));
+                put(&mut m, "externalTrafficPolicy", etp.map(Value::from));
+                put(&mut m, "internalTrafficPolicy", itp.map(Value::from));
+                put(&mut m, "sessionAffinity", affinity.map(Value::from));
+                put(
+                    &mut m,
+                    "sessionAffinityConfig",
+                    timeout.map(|t| json!({"clientIP": {"timeoutSeconds": t}})),
+                );
+                put(&mut m, "trafficDistribution", distribution.map(Value::from));
+                m
+            },
+        )
 }
 
 /// A Service: `(namespace, name)` and the object.
@@ -173,21 +209,30 @@ pub fn service() -> impl Strategy<Value = Value> {
             put(&mut m, "ipMode", mode.map(Value::from));
             Value::Object(m)
         });
+    let dual_stack = (
+        pick(&["10.96.0.1", "10.96.0.2", "10.96.0.3", "10.96.0.4"]),
+        pick(&["fd00:96::1", "fd00:96::2", "fd00:96::3"]),
+    )
+        .prop_map(|(v4, v6)| (v4.clone(), Some(vec![v4, v6])));
     let cluster_ips = prop_oneof![
-        (cluster_ip(), Just(None)),
-        (cluster_ip(), option::of(vec(cluster_ip(), 1..3))),
+        6 => (cluster_ip(), Just(None)),
+        3 => dual_stack,
+        1 => (cluster_ip(), option::of(vec(cluster_ip(), 1..3))),
     ];
-    let families = option::of(mostly(
-        pick(&["IPv4", "IPv6"]).prop_map(|f| vec![f]),
-        Just(vec!["IPv6".to_owned(), "IPv4".to_owned()]),
-    ));
+    let families = option::weighted(
+        0.1,
+        prop_oneof![
+            pick(&["IPv4", "IPv6"]).prop_map(|f| vec![f]),
+            Just(vec!["IPv4".to_owned(), "IPv6".to_owned()]),
+        ],
+    );
     let proxy_label = proptest::bool::weighted(0.05);
     (
         namespace(),
         service_name(),
         cluster_ips,
         families,
-        vec(service_port(), 0..3),
+        vec(service_port(), 1..4),
         service_policies(),
         vec(ingress, 0..2),
         proxy_label,
@@ -215,9 +260,13 @@ fn endpoint() -> impl Strategy<Value = Value> {
     let condition = || option::of(proptest::bool::weighted(0.8));
     let node = option::of(mostly(pick(&[NODE, "node-b"]), junk_text()));
     let zone = option::of(pick(&["z1", "z2"]));
-    let hints = option::of((vec(pick(&["z1", "z2"]), 0..2), vec(pick(&[NODE, "node-b"]), 0..2)));
+    let hints = option::of((
+        vec(pick(&["z1", "z2"]), 0..2),
+        vec(pick(&[NODE, "node-b"]), 0..2),
+    ));
+    let addresses = prop_oneof![9 => vec(endpoint_ip(), 1..2), 1 => vec(endpoint_ip(), 0..3)];
     (
-        vec(endpoint_ip(), 0..2),
+        addresses,
         condition(),
         condition(),
         proptest::option::of(proptest::bool::weighted(0.2)),
@@ -225,40 +274,71 @@ fn endpoint() -> impl Strategy<Value = Value> {
         zone,
         hints,
     )
-        .prop_map(|(addresses, ready, serving, terminating, node, zone, hints)| {
-            let mut m = Map::new();
-            put(&mut m, "addresses", Some(json!(addresses)));
-            put(
-                &mut m,
-                "conditions",
-                Some(json!({"ready": ready, "serving": serving, "terminating": terminating})),
-            );
-            put(&mut m, "nodeName", node.map(Value::from));
-            put(&mut m, "zone", zone.map(Value::from));
-            put(
-                &mut m,
-                "hints",
-                hints.map(|(zones, nodes)| {
-                    let names = |v: Vec<String>| -> Vec<Value> {
-                        v.into_iter().map(|n| json!({"name": n})).collect()
-                    };
-                    json!({"forZones": names(zones), "forNodes": names(nodes)})
-                }),
-            );
-            Value::Object(m)
-        })
+        .prop_map(
+            |(addresses, ready, serving, terminating, node, zone, hints)| {
+                let mut m = Map::new();
+                put(&mut m, "addresses", Some(json!(addresses)));
+                put(
+                    &mut m,
+                    "conditions",
+                    Some(json!({"ready": ready, "serving": serving, "terminating": terminating})),
+                );
+                put(&mut m, "nodeName", node.map(Value::from));
+                put(&mut m, "zone", zone.map(Value::from));
+                put(
+                    &mut m,
+                    "hints",
+                    hints.map(|(zones, nodes)| {
+                        let names = |v: Vec<String>| -> Vec<Value> {
+                            v.into_iter().map(|n| json!({"name": n})).collect()
+                        };
+                        json!({"forZones": names(zones), "forNodes": names(nodes)})
+                    }),
+                );
+                Value::Object(m)
+            },
+        )
 }
 
-/// An EndpointSlice of one of the generated services.
-pub fn endpoint_slice() -> impl Strategy<Value = Value> {
-    let slice_port = (port_name(), protocol(), option::of(port_number(&[8080, 5353])))
+/// A slice port: a name, a protocol, a number.
+fn slice_port(
+    name: BoxedStrategy<String>,
+    protocol: BoxedStrategy<Option<String>>,
+) -> BoxedStrategy<Value> {
+    (
+        name,
+        protocol,
+        option::weighted(0.95, port_number(&[8080, 5353])),
+    )
         .prop_map(|(name, protocol, port)| {
             let mut m = Map::new();
             put(&mut m, "name", Some(json!(name)));
             put(&mut m, "protocol", protocol.map(Value::from));
             put(&mut m, "port", port.map(Value::from));
             Value::Object(m)
-        });
+        })
+        .boxed()
+}
+
+/// An EndpointSlice value.
+fn slice_value(
+    ns: String,
+    svc: String,
+    n: u8,
+    address_type: String,
+    ports: Vec<Value>,
+    endpoints: Vec<Value>,
+) -> Value {
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"namespace": ns, "name": format!("{svc}-{n}"),
+                     "labels": {"kubernetes.io/service-name": svc}},
+        "addressType": address_type, "ports": ports, "endpoints": endpoints
+    })
+}
+
+/// An EndpointSlice of one of the generated service names.
+pub fn endpoint_slice() -> impl Strategy<Value = Value> {
     let address_type = mostly(
         prop_oneof![3 => Just("IPv4".to_owned()), 1 => Just("IPv6".to_owned())],
         pick(&["FQDN", "IPv5"]),
@@ -268,17 +348,70 @@ pub fn endpoint_slice() -> impl Strategy<Value = Value> {
         service_name(),
         0..3u8,
         address_type,
-        vec(slice_port, 0..3),
+        vec(slice_port(port_name(), protocol()), 0..3),
         vec(endpoint(), 0..5),
     )
-        .prop_map(|(ns, svc, n, address_type, ports, endpoints)| {
-            json!({
-                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"namespace": ns, "name": format!("{svc}-{n}"),
-                             "labels": {"kubernetes.io/service-name": svc}},
-                "addressType": address_type, "ports": ports, "endpoints": endpoints
-            })
+        .prop_map(|(ns, svc, n, t, ports, endpoints)| slice_value(ns, svc, n, t, ports, endpoints))
+}
+
+/// An EndpointSlice of `service` (a generated Service value): its namespace and name, ports
+/// named like the service's, the family of one of its cluster IPs.
+pub fn slice_for(service: &Value) -> BoxedStrategy<Value> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let ns = text(&service["metadata"]["namespace"]);
+    let name = text(&service["metadata"]["name"]);
+    let spec = &service["spec"];
+    let ports: Vec<(String, Option<String>)> = spec["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (text(&p["name"]), p["protocol"].as_str().map(str::to_owned)))
+        .collect();
+    let mut families: Vec<String> = std::iter::once(&spec["clusterIP"])
+        .chain(spec["clusterIPs"].as_array().into_iter().flatten())
+        .map(|ip| {
+            if text(ip).contains(':') {
+                "IPv6"
+            } else {
+                "IPv4"
+            }
+            .to_owned()
         })
+        .collect();
+    families.dedup();
+    let port = if ports.is_empty() {
+        slice_port(port_name(), protocol())
+    } else {
+        proptest::sample::select(ports)
+            .prop_flat_map(|(n, p)| slice_port(Just(n).boxed(), Just(p).boxed()))
+            .boxed()
+    };
+    (
+        0..3u8,
+        mostly(proptest::sample::select(families), pick(&["FQDN", "IPv4"])),
+        vec(port, 1..3),
+        vec(endpoint(), 0..5),
+    )
+        .prop_map(move |(n, t, ports, endpoints)| {
+            slice_value(ns.clone(), name.clone(), n, t, ports, endpoints)
+        })
+        .boxed()
+}
+
+/// A small cluster: 1 to 5 services, each with up to two slices of its own, and sometimes a
+/// stray slice or a Node.
+pub fn cluster() -> impl Strategy<Value = Vec<Value>> {
+    vec(service(), 1..6).prop_flat_map(|services| {
+        let slices: Vec<_> = services.iter().map(|s| vec(slice_for(s), 0..3)).collect();
+        let extra = vec(prop_oneof![endpoint_slice().boxed(), node().boxed()], 0..2);
+        (Just(services), slices, extra).prop_map(|(services, slices, extra)| {
+            services
+                .into_iter()
+                .chain(slices.into_iter().flatten())
+                .chain(extra)
+                .collect()
+        })
+    })
 }
 
 /// A Node: ours (`node-a`) most of the time.

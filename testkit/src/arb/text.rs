@@ -36,9 +36,9 @@ pub struct Manifest {
 
 /// An object of a kind svcproxy does not read.
 fn other_kind() -> impl Strategy<Value = Value> {
-    "[a-z]{1,8}".prop_map(|name| {
-        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}})
-    })
+    "[a-z]{1,8}".prop_map(
+        |name| json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}}),
+    )
 }
 
 /// A value for a manifest: mostly objects svcproxy reads.
@@ -98,7 +98,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         3 => at.clone().prop_map(Mutation::Truncate),
         2 => (at.clone(), garbage()).prop_map(|(a, g)| Mutation::Insert(a, g)),
         2 => (at, any::<char>()).prop_map(|(a, c)| Mutation::Replace(a, c)),
-        1 => (1..3000usize, 0..3u8).prop_map(|(n, k)| Mutation::Nest(n, k)),
+        1 => (1..1500usize, 0..3u8).prop_map(|(n, k)| Mutation::Nest(n, k)),
     ]
 }
 
@@ -106,8 +106,25 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 fn garbage() -> impl Strategy<Value = String> {
     prop_oneof![
         proptest::sample::select(vec![
-            "---\n", "...\n", "{", "}", "[", "]", "\"", ":", "- ", "&a ", "*a", "!!binary ", "%YAML 1.2\n",
-            "\t", "\u{feff}", "\u{0}", "kind: List\nitems: 3\n", ",", "\\",
+            "---\n",
+            "...\n",
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"",
+            ":",
+            "- ",
+            "&a ",
+            "*a",
+            "!!binary ",
+            "%YAML 1.2\n",
+            "\t",
+            "\u{feff}",
+            "\u{0}",
+            "kind: List\nitems: 3\n",
+            ",",
+            "\\",
         ])
         .prop_map(str::to_owned),
         ".{0,16}",
@@ -167,7 +184,7 @@ pub fn broken_text() -> impl Strategy<Value = String> {
             muts.iter().fold(m.text, |t, mu| apply(&t, mu))
         }),
         1 => (1..10usize, 2..10usize).prop_map(|(l, w)| alias_bomb(l, w)),
-        1 => (1..5000usize, 0..3u8).prop_map(|(n, k)| apply("", &Mutation::Nest(n, k))),
+        1 => (1..3000usize, 0..3u8).prop_map(|(n, k)| apply("", &Mutation::Nest(n, k))),
         2 => ".{0,200}",
         1 => vec(any::<u8>(), 0..200).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
     ]
