@@ -90,7 +90,7 @@ impl Tracer<'_> {
 
     /// Where nat chain `name` sends a `proto` packet from and to nowhere in particular: a DNAT per
     /// endpoint it can pick, [`Outcome::Accept`] if some choice falls through (nothing when the
-    /// chain does not exist).
+    /// chain does not exist; an existing chain always has some outcome).
     pub fn chain_outcomes(
         &self,
         name: &str,

@@ -5,9 +5,9 @@ use backend_iptables::names::{self, Kind};
 use backend_iptables::plan::{self, Config, NodePortAddresses};
 use backend_iptables::restore::Table;
 use proxy_core::ProxyState;
-use proxy_core::model::{IpFamily, Protocol};
+use proxy_core::model::{IpFamily, Protocol, TrafficPolicy};
 use testkit::routes;
-use testkit::scenarios::{Setting, ip, port_name, web3};
+use testkit::scenarios::{Scenario, Setting, ip, port_name, web3};
 
 /// The single-stack configuration of the golden tests.
 pub fn config() -> Config {
@@ -145,4 +145,42 @@ fn a_service_without_its_rules_is_found() {
         .endpoints("api", Protocol::Tcp, &[("10.244.0.9", 8080, false)], |_| {});
     assert_finds(&t, &s.state, "default/api:p/tcp");
     assert_finds(&Tables::default(), &planned.state, "nothing programmed");
+}
+
+/// Found by the property tests: in a family where a service is reachable from outside only
+/// through the other family's addresses (here a dual-stack service whose only external IP is
+/// IPv6, no node port), the IPv4 rules declared an `EXT` chain (and with `Local` policies the
+/// `SVC`/`SVL`/`SEP` chains only it used) that nothing jumped to.
+#[test]
+fn r7_no_chains_for_external_addresses_of_the_other_family() {
+    let dual = config_for(Setting::DualStack);
+    for (etp, itp) in [
+        (TrafficPolicy::Cluster, TrafficPolicy::Cluster),
+        (TrafficPolicy::Local, TrafficPolicy::Cluster),
+        (TrafficPolicy::Cluster, TrafficPolicy::Local),
+    ] {
+        let s = Scenario::new()
+            .service("web", Protocol::Tcp, "10.96.0.10", 80, |svc| {
+                svc.cluster_ips.push(ip("fd00:96::10"));
+                svc.external_ips = vec![ip("fd00:60::1")];
+                svc.external_traffic_policy = etp;
+                svc.internal_traffic_policy = itp;
+            })
+            .endpoints(
+                "web",
+                Protocol::Tcp,
+                &[
+                    ("10.244.0.2", 8080, true),
+                    ("10.244.1.3", 8080, false),
+                    ("fd00:244::2", 8080, true),
+                ],
+                |_| {},
+            );
+        let problems = check::check(&full(&s.state, &dual), &s.state, &dual);
+        assert!(
+            problems.is_empty(),
+            "{etp:?}/{itp:?}:\n{}",
+            problems.join("\n")
+        );
+    }
 }
