@@ -14,15 +14,21 @@
 //! - every frontend of every service port routes as [`testkit::routes`] says, traced from nat
 //!   `PREROUTING` through filter `INPUT`/`FORWARD`, from a pod and from outside; and each
 //!   `SVC`/`SVL` chain reaches exactly the endpoints of its policy.
+//!
+//! [`Driver`] runs the planner through syncs into the model, checking after each.
 
+mod driver;
 mod rule;
 mod trace;
+
+pub use driver::Driver;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use proxy_core::ProxyState;
 use proxy_core::model::IpFamily;
 use proxy_core::topology::categorize;
+use testkit::arb::Setup;
 use testkit::routes::{self, Node, Outcome};
 
 use crate::names::{self, Kind};
@@ -128,6 +134,21 @@ fn jump_target(spec: &str) -> Option<&str> {
     let mut words = spec.split_whitespace();
     words.find(|w| *w == "-j")?;
     words.next()
+}
+
+/// The configuration of a generated node setup.
+pub fn config(setup: &Setup) -> Config {
+    Config {
+        node_ips: setup.node_ips.clone(),
+        cluster_cidrs: setup.cluster_cidrs.clone(),
+        service_cidrs: setup.service_cidrs.clone(),
+        nodeport_addresses: match &setup.nodeport_cidrs {
+            None => NodePortAddresses::Primary,
+            Some(nets) => NodePortAddresses::Cidrs(nets.clone()),
+        },
+        masquerade_all: setup.masquerade_all,
+        chunk_chains: None,
+    }
 }
 
 /// The routing-relevant part of `config`, for [`testkit::routes`].

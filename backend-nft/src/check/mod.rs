@@ -14,14 +14,20 @@
 //!   pod and from outside reaches exactly the endpoints its policy picks, each through some
 //!   `numgen` slot, or is dropped or rejected when it must be.
 //!
+//! [`Driver`] runs the planner through syncs into an in-memory kernel, checking after each.
+//!
 //! [`normalized`] renders a ruleset without what only differs between partial and full syncs
 //! (creation order, unused shared chains and dispatch rules), to compare the two.
 
+mod driver;
 mod trace;
+
+pub use driver::Driver;
 
 use std::collections::BTreeSet;
 
 use proxy_core::ProxyState;
+use testkit::arb::Setup;
 use testkit::routes::{self, Node};
 
 use crate::ir::{CmpOp, ElemData, Family, Rule, Ruleset, Stmt, TableState, Value};
@@ -30,6 +36,20 @@ use crate::plan::{Config, NodePortAddresses};
 use crate::render;
 
 use trace::Tracer;
+
+/// The configuration of a generated node setup.
+pub fn config(setup: &Setup) -> Config {
+    Config {
+        node_ips: setup.node_ips.clone(),
+        cluster_cidrs: setup.cluster_cidrs.clone(),
+        service_cidrs: setup.service_cidrs.clone(),
+        nodeport_addresses: match &setup.nodeport_cidrs {
+            None => NodePortAddresses::Primary,
+            Some(nets) => NodePortAddresses::Cidrs(nets.clone()),
+        },
+        masquerade_all: setup.masquerade_all,
+    }
+}
 
 /// The routing-relevant part of `config`, for [`testkit::routes`].
 pub fn node(config: &Config) -> Node {

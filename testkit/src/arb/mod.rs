@@ -4,8 +4,9 @@
 //!   small pools so they refer to and collide with each other;
 //! - [`text`]: manifests (YAML streams, JSON, `List`s) and mutations of them (truncated, nested,
 //!   garbage, alias bombs);
-//! - [`Event`] sequences for change trackers, and [`Setup`]s: node configurations the
-//!   backends' planners are run with.
+//! - [`Event`] sequences for change trackers, and [`tracker::check_events`], what a tracker must
+//!   do with any of them;
+//! - [`Setup`]s: node configurations the backends' planners are run with.
 //!
 //! [`config`] gives a proptest configuration whose case count the `PROPTEST_CASES` environment
 //! variable overrides, for long runs. [`value_from_bytes`] draws a value from any strategy with
@@ -13,6 +14,7 @@
 
 pub mod objects;
 pub mod text;
+pub mod tracker;
 
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
