@@ -130,9 +130,14 @@ pub struct Setup {
     pub masquerade_all: bool,
 }
 
+/// One of [`setups`].
+pub fn setup() -> impl Strategy<Value = Setup> {
+    proptest::sample::select(setups())
+}
+
 /// Configurations of the generated clusters' node (`192.168.50.1`, `fd00:50::1`): single and
 /// dual stack, node ports on all addresses, masquerade-all, no CIDRs, two pod CIDRs.
-pub fn setup() -> impl Strategy<Value = Setup> {
+pub fn setups() -> Vec<Setup> {
     let net = |s: &str| s.parse::<ipnet::IpNet>().expect("a CIDR");
     let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("an IP");
     let base = Setup {
@@ -148,7 +153,7 @@ pub fn setup() -> impl Strategy<Value = Setup> {
         service_cidrs: vec![net("10.96.0.0/16"), net("fd00:96::/112")],
         ..base.clone()
     };
-    let variants = vec![
+    vec![
         base.clone(),
         dual.clone(),
         Setup {
@@ -169,8 +174,7 @@ pub fn setup() -> impl Strategy<Value = Setup> {
             nodeport_cidrs: Some(vec![net("192.168.0.0/16"), net("127.0.0.0/8")]),
             ..base
         },
-    ];
-    proptest::sample::select(variants)
+    ]
 }
 
 /// The value `strategy` draws with `bytes` as its random numbers (zeros once they run out): a
