@@ -15,3 +15,14 @@ proptest! {
         }
     }
 }
+
+/// Fuzz targets draw their objects from a seed; any seed gives a pool.
+#[test]
+fn pools_come_from_any_seed() {
+    for seed in [0, 1, u64::MAX, 0x5eed] {
+        let (first, pool) = arb::value_from_seed(&arb::pool(), seed).expect("a pool");
+        assert!(!pool.is_empty());
+        let events = arb::assemble(&first, &pool, true, &[(0, 3, vec![]), (10, 0, vec![1, 2])]);
+        check_events(&events).expect("a valid tracker");
+    }
+}

@@ -9,8 +9,9 @@
 //! - [`Setup`]s: node configurations the backends' planners are run with.
 //!
 //! [`config`] gives a proptest configuration whose case count the `PROPTEST_CASES` environment
-//! variable overrides, for long runs. [`value_from_bytes`] draws a value from any strategy with
-//! bytes as the random source, so fuzz targets reuse these generators.
+//! variable overrides, for long runs. [`value_from_seed`] draws a value from any strategy with a
+//! seeded generator, and [`pool`] / [`assemble`] split [`events`] so that fuzz targets choose
+//! the event sequence from their input (with `arbitrary`) over generated objects.
 
 pub mod objects;
 pub mod text;
@@ -72,47 +73,54 @@ pub enum Event {
     Sync,
 }
 
-/// A sequence of up to `max` tracker events over two versions of a small cluster
-/// ([`objects::cluster`]) and a few unrelated objects: adds, updates (the other version of an
-/// object), deletes, relists and syncs, often starting with a relist of the first version.
-pub fn events(max: usize) -> impl Strategy<Value = Vec<Event>> {
-    let typed_all = |values: Vec<Value>| -> Vec<KubeObject> {
-        values
-            .iter()
-            .map(|v| typed(v).expect("generated objects are well typed"))
-            .collect()
-    };
+/// The objects events pick from: two versions of a small cluster ([`objects::cluster`]) and a
+/// few unrelated objects. Returns the first version alone, and everything.
+pub fn pool() -> impl Strategy<Value = (Vec<KubeObject>, Vec<KubeObject>)> {
     (
         objects::cluster(),
         objects::cluster(),
         vec(objects::object_value(), 0..3),
-        proptest::bool::ANY,
     )
-        .prop_flat_map(move |(a, b, stray, relist_first)| {
-            let first = typed_all(a.clone());
-            let pool: Vec<KubeObject> = typed_all(a.into_iter().chain(b).chain(stray).collect());
-            let n = pool.len();
-            let index = 0..n;
-            let event = prop_oneof![
-                8 => index.clone().prop_map(Some).prop_map(|i| (0u8, i, Vec::new())),
-                2 => index.clone().prop_map(Some).prop_map(|i| (1u8, i, Vec::new())),
-                1 => vec(index, 0..n).prop_map(|v| (2u8, None, v)),
-                3 => Just((3u8, None, Vec::new())),
-            ];
-            vec(event, 0..max).prop_map(move |picks| {
-                let start = relist_first.then(|| Event::Reset(first.clone()));
-                let rest = picks.into_iter().map(|(kind, i, many)| {
-                    let get = |i: usize| pool[i].clone();
-                    match (kind, i) {
-                        (0, Some(i)) => Event::Apply(get(i)),
-                        (1, Some(i)) => Event::Delete(get(i)),
-                        (2, _) => Event::Reset(many.into_iter().map(get).collect()),
-                        _ => Event::Sync,
-                    }
-                });
-                start.into_iter().chain(rest).collect::<Vec<_>>()
-            })
+        .prop_map(|(a, b, stray)| {
+            let typed_all =
+                |values: &[Value]| -> Vec<KubeObject> { values.iter().filter_map(typed).collect() };
+            (typed_all(&a), typed_all(&[a, b, stray].concat()))
         })
+}
+
+/// One event, as picked from a pool: a kind (0-7 apply, 8-9 delete, 10 relist, anything else
+/// sync), the object applied or deleted, the objects of a relist (indices modulo the pool).
+pub type Pick = (u8, usize, Vec<usize>);
+
+/// The events `picks` make of a `pool` (from [`pool`]), after a relist of `first` if asked.
+pub fn assemble(
+    first: &[KubeObject],
+    pool: &[KubeObject],
+    relist_first: bool,
+    picks: &[Pick],
+) -> Vec<Event> {
+    if pool.is_empty() {
+        return Vec::new();
+    }
+    let get = |i: &usize| pool[i % pool.len()].clone();
+    let start = relist_first.then(|| Event::Reset(first.to_vec()));
+    let rest = picks.iter().map(|(kind, one, many)| match kind {
+        0..=7 => Event::Apply(get(one)),
+        8 | 9 => Event::Delete(get(one)),
+        10 => Event::Reset(many.iter().map(get).collect()),
+        _ => Event::Sync,
+    });
+    start.into_iter().chain(rest).collect()
+}
+
+/// A sequence of up to `max` tracker events over a [`pool`]: adds, updates (the other version
+/// of an object), deletes, relists and syncs, often starting with a relist of the first
+/// version.
+pub fn events(max: usize) -> impl Strategy<Value = Vec<Event>> {
+    let pick = (0..14u8, any::<usize>(), vec(any::<usize>(), 0..8));
+    (pool(), proptest::bool::ANY, vec(pick, 0..max)).prop_map(
+        |((first, pool), relist_first, picks)| assemble(&first, &pool, relist_first, &picks),
+    )
 }
 
 /// A node configuration a planner runs with (each backend maps it to its own `Config`).
@@ -177,10 +185,15 @@ pub fn setups() -> Vec<Setup> {
     ]
 }
 
-/// The value `strategy` draws with `bytes` as its random numbers (zeros once they run out): a
-/// fuzzer's input becomes a generated value, and its mutations become structural ones.
-pub fn value_from_bytes<S: Strategy>(strategy: &S, bytes: &[u8]) -> Option<S::Value> {
-    let rng = TestRng::from_seed(RngAlgorithm::PassThrough, bytes);
+/// The value `strategy` draws from a generator seeded with `seed`: a fuzz target turns part of
+/// its input into generated values. (Proptest's pass-through generator, which would read the
+/// input bytes as the random numbers, splits its bytes in half at every `prop_oneof` and then
+/// yields zeros, which `rand`'s range sampling rejects forever.)
+pub fn value_from_seed<S: Strategy>(strategy: &S, seed: u64) -> Option<S::Value> {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..].copy_from_slice(&(!seed).rotate_left(17).to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::XorShift, &bytes);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
     strategy.new_tree(&mut runner).ok().map(|t| t.current())
 }

@@ -7,6 +7,7 @@
 use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
+use proptest::sample::Index;
 use serde_json::{Map, Value, json};
 
 /// The node svcproxy runs on in generated clusters.
@@ -354,20 +355,60 @@ pub fn endpoint_slice() -> impl Strategy<Value = Value> {
         .prop_map(|(ns, svc, n, t, ports, endpoints)| slice_value(ns, svc, n, t, ports, endpoints))
 }
 
-/// An EndpointSlice of `service` (a generated Service value): its namespace and name, ports
-/// named like the service's, the family of one of its cluster IPs.
-pub fn slice_for(service: &Value) -> BoxedStrategy<Value> {
+/// The choices for a slice of one of a cluster's services, resolved by [`slice_of`].
+#[derive(Clone, Debug)]
+pub struct SliceDraw {
+    /// Which service.
+    service: Index,
+    /// The slice's number (its name is `<service>-<n>`).
+    n: u8,
+    /// Which of the service's cluster IP families.
+    family: Index,
+    /// An address type to use instead (rarely: junk).
+    address_type: Option<String>,
+    /// Ports: which of the service's ports, and the target port number.
+    ports: Vec<(Index, Option<i32>)>,
+    /// The endpoints.
+    endpoints: Vec<Value>,
+}
+
+fn slice_draw() -> impl Strategy<Value = SliceDraw> {
+    (
+        any::<Index>(),
+        0..3u8,
+        any::<Index>(),
+        option::weighted(0.05, pick(&["FQDN", "IPv5", "IPv4"])),
+        vec(
+            (
+                any::<Index>(),
+                option::weighted(0.95, port_number(&[8080, 5353])),
+            ),
+            1..3,
+        ),
+        vec(endpoint(), 0..5),
+    )
+        .prop_map(
+            |(service, n, family, address_type, ports, endpoints)| SliceDraw {
+                service,
+                n,
+                family,
+                address_type,
+                ports,
+                endpoints,
+            },
+        )
+}
+
+/// The slice `d` draws for one of `services` (generated Service values): the service's
+/// namespace and name, ports named like the service's, the family of one of its cluster IPs.
+pub fn slice_of(services: &[Value], d: &SliceDraw) -> Value {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let ns = text(&service["metadata"]["namespace"]);
-    let name = text(&service["metadata"]["name"]);
+    let Some(service) = services.get(d.service.index(services.len().max(1))) else {
+        return Value::Null;
+    };
     let spec = &service["spec"];
-    let ports: Vec<(String, Option<String>)> = spec["ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| (text(&p["name"]), p["protocol"].as_str().map(str::to_owned)))
-        .collect();
-    let mut families: Vec<String> = std::iter::once(&spec["clusterIP"])
+    let service_ports: Vec<&Value> = spec["ports"].as_array().into_iter().flatten().collect();
+    let mut families: Vec<&str> = std::iter::once(&spec["clusterIP"])
         .chain(spec["clusterIPs"].as_array().into_iter().flatten())
         .map(|ip| {
             if text(ip).contains(':') {
@@ -375,42 +416,46 @@ pub fn slice_for(service: &Value) -> BoxedStrategy<Value> {
             } else {
                 "IPv4"
             }
-            .to_owned()
         })
         .collect();
     families.dedup();
-    let port = if ports.is_empty() {
-        slice_port(port_name(), protocol())
-    } else {
-        proptest::sample::select(ports)
-            .prop_flat_map(|(n, p)| slice_port(Just(n).boxed(), Just(p).boxed()))
-            .boxed()
-    };
-    (
-        0..3u8,
-        mostly(proptest::sample::select(families), pick(&["FQDN", "IPv4"])),
-        vec(port, 1..3),
-        vec(endpoint(), 0..5),
-    )
-        .prop_map(move |(n, t, ports, endpoints)| {
-            slice_value(ns.clone(), name.clone(), n, t, ports, endpoints)
+    let address_type = d
+        .address_type
+        .clone()
+        .unwrap_or_else(|| families[d.family.index(families.len())].to_owned());
+    let ports: Vec<Value> = d
+        .ports
+        .iter()
+        .filter_map(|(i, number)| {
+            let p = service_ports.get(i.index(service_ports.len().max(1)))?;
+            let mut m = Map::new();
+            put(&mut m, "name", Some(p["name"].clone()));
+            put(
+                &mut m,
+                "protocol",
+                Some(p["protocol"].clone()).filter(|v| !v.is_null()),
+            );
+            put(&mut m, "port", number.map(Value::from));
+            Some(Value::Object(m))
         })
-        .boxed()
+        .collect();
+    slice_value(
+        text(&service["metadata"]["namespace"]),
+        text(&service["metadata"]["name"]),
+        d.n,
+        address_type,
+        ports,
+        d.endpoints.clone(),
+    )
 }
 
-/// A small cluster: 1 to 5 services, each with up to two slices of its own, and sometimes a
-/// stray slice or a Node.
+/// A small cluster: 1 to 5 services, slices of them ([`slice_of`]), and sometimes a stray
+/// slice or a Node.
 pub fn cluster() -> impl Strategy<Value = Vec<Value>> {
-    vec(service(), 1..6).prop_flat_map(|services| {
-        let slices: Vec<_> = services.iter().map(|s| vec(slice_for(s), 0..3)).collect();
-        let extra = vec(prop_oneof![endpoint_slice().boxed(), node().boxed()], 0..2);
-        (Just(services), slices, extra).prop_map(|(services, slices, extra)| {
-            services
-                .into_iter()
-                .chain(slices.into_iter().flatten())
-                .chain(extra)
-                .collect()
-        })
+    let extra = vec(prop_oneof![endpoint_slice().boxed(), node().boxed()], 0..2);
+    (vec(service(), 1..6), vec(slice_draw(), 0..8), extra).prop_map(|(services, draws, extra)| {
+        let slices: Vec<Value> = draws.iter().map(|d| slice_of(&services, d)).collect();
+        services.into_iter().chain(slices).chain(extra).collect()
     })
 }
 
