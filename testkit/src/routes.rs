@@ -175,6 +175,9 @@ impl fmt::Display for Expectation {
     }
 }
 
+/// What a packet is addressed to: address, protocol, port.
+type Frontend = (IpAddr, Protocol, u16);
+
 /// The expectations of every frontend of `state` that no other frontend collides with.
 pub fn expected(state: &ProxyState, node: &Node) -> Vec<Expectation> {
     let mut all = Vec::new();
@@ -190,13 +193,12 @@ pub fn expected(state: &ProxyState, node: &Node) -> Vec<Expectation> {
         }
     }
     // A packet claimed by two frontends (or two roles of one) is not checked.
-    let mut claims: BTreeMap<(IpAddr, Protocol, u16), BTreeSet<(&ServicePortName, Role)>> =
-        BTreeMap::new();
+    let mut claims: BTreeMap<Frontend, BTreeSet<(&ServicePortName, Role)>> = BTreeMap::new();
     for e in &all {
         let key = (e.packet.dst, e.packet.proto, e.packet.dport);
         claims.entry(key).or_default().insert((&e.port, e.role));
     }
-    let unique: BTreeSet<(IpAddr, Protocol, u16)> = claims
+    let unique: BTreeSet<Frontend> = claims
         .iter()
         .filter(|(_, owners)| owners.len() == 1)
         .map(|(k, _)| *k)

@@ -37,13 +37,16 @@ use crate::restore::Table;
 
 use trace::{Chains, Tracer};
 
+/// A jump rule from a built-in chain: table, chain, rule words.
+pub type Jump = (Table, &'static str, Vec<String>);
+
 /// Our chains and their rule specs, per family and table, and the jump rules in place.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tables {
     /// Chains (name -> rule specs) per family and table.
     pub chains: BTreeMap<(IpFamily, Table), BTreeMap<String, Vec<String>>>,
     /// The jump rules from built-in chains, per family.
-    pub jumps: BTreeMap<IpFamily, BTreeSet<(Table, &'static str, Vec<String>)>>,
+    pub jumps: BTreeMap<IpFamily, BTreeSet<Jump>>,
 }
 
 impl Tables {

@@ -94,94 +94,116 @@ pub(super) fn words(spec: &str) -> Result<Vec<String>, String> {
 
 /// Parses a rule from its words.
 pub(super) fn parse(words: &[String]) -> Result<Rule, String> {
-    let mut it = words.iter().map(String::as_str);
-    let mut next = |what: &str| {
-        it.next()
-            .ok_or_else(|| format!("{what} without a value in {words:?}"))
-    };
-    let mut rule = Rule {
-        matches: Vec::new(),
-        target: Target::None,
+    let mut p = Parser {
+        words: words.iter().map(String::as_str),
+        rule: Rule {
+            matches: Vec::new(),
+            target: Target::None,
+        },
+        recent_check: false,
     };
     let mut negate = false;
-    let mut recent_check = false;
-    loop {
-        let Ok(word) = next("") else { break };
+    while let Some(word) = p.words.next() {
+        if word == "!" {
+            negate = true;
+            continue;
+        }
+        p.option(word, negate)
+            .map_err(|e| format!("{e} in {words:?}"))?;
+        negate = false;
+    }
+    if p.recent_check {
+        p.rule.matches.push(Match::Remembered);
+    }
+    Ok(p.rule)
+}
+
+/// The state of [`parse`].
+struct Parser<'a, I: Iterator<Item = &'a str>> {
+    words: I,
+    rule: Rule,
+    recent_check: bool,
+}
+
+impl<'a, I: Iterator<Item = &'a str>> Parser<'a, I> {
+    /// The value of option `what`.
+    fn value(&mut self, what: &str) -> Result<&'a str, String> {
+        self.words
+            .next()
+            .ok_or_else(|| format!("{what} without a value"))
+    }
+
+    /// Reads option `word` (and its value), negated by a `!` before it.
+    fn option(&mut self, word: &str, negate: bool) -> Result<(), String> {
         match word {
-            "!" => {
-                negate = true;
-                continue;
-            }
             "-s" | "-d" => {
-                let net = net(next(word)?)?;
-                rule.matches.push(if word == "-s" {
+                let net = net(self.value(word)?)?;
+                self.rule.matches.push(if word == "-s" {
                     Match::Src { negate, net }
                 } else {
                     Match::Dst { negate, net }
                 });
             }
-            "-p" => rule.matches.push(Match::Proto(
-                Protocol::from_k8s(&next(word)?.to_uppercase()).ok_or("unknown protocol")?,
-            )),
-            "-m" => {
-                let module = next(word)?;
-                if !matches!(
-                    module,
-                    "comment"
-                        | "tcp"
-                        | "udp"
-                        | "sctp"
-                        | "statistic"
-                        | "recent"
-                        | "addrtype"
-                        | "conntrack"
-                        | "mark"
-                ) {
-                    return Err(format!("unknown module {module}"));
-                }
+            "-p" => {
+                let p = self.value(word)?.to_uppercase();
+                let proto = Protocol::from_k8s(&p).ok_or("unknown protocol")?;
+                self.rule.matches.push(Match::Proto(proto));
             }
-            "--comment" | "--name" | "--seconds" | "--mode" => {
-                next(word)?;
+            "-m" => match self.value(word)? {
+                "comment" | "tcp" | "udp" | "sctp" | "statistic" | "recent" | "addrtype"
+                | "conntrack" | "mark" => {}
+                module => return Err(format!("unknown module {module}")),
+            },
+            "--comment" | "--name" | "--seconds" | "--mode" | "--or-mark" | "--xor-mark" => {
+                self.value(word)?;
             }
             "--reap" | "--set" | "--random-fully" => {}
-            "--rcheck" => recent_check = true,
-            "--ctstate" if next(word)? == "NEW" => {}
-            "--dport" => rule.matches.push(Match::Dport(
-                next(word)?.parse().map_err(|e| format!("--dport: {e}"))?,
-            )),
-            "--probability" => rule.matches.push(Match::Random(
-                next(word)?
+            "--rcheck" => self.recent_check = true,
+            "--ctstate" => expect(self.value(word)?, "NEW")?,
+            "--dport" => {
+                let port = self
+                    .value(word)?
                     .parse()
-                    .map_err(|e| format!("--probability: {e}"))?,
-            )),
-            "--src-type" | "--dst-type" if next(word)? == "LOCAL" => {
-                rule.matches.push(Match::Local {
-                    src: word == "--src-type",
-                });
+                    .map_err(|e| format!("--dport: {e}"))?;
+                self.rule.matches.push(Match::Dport(port));
+            }
+            "--probability" => {
+                let p = self.value(word)?;
+                let p = p.parse().map_err(|e| format!("--probability: {e}"))?;
+                self.rule.matches.push(Match::Random(p));
+            }
+            "--src-type" | "--dst-type" => {
+                expect(self.value(word)?, "LOCAL")?;
+                let src = word == "--src-type";
+                self.rule.matches.push(Match::Local { src });
             }
             "--mark" => {
-                next(word)?;
-                rule.matches.push(Match::Mark);
+                self.value(word)?;
+                self.rule.matches.push(Match::Mark);
             }
-            "-j" => rule.target = target(next(word)?),
+            "-j" => self.rule.target = target(self.value(word)?),
             "--to-destination" => {
-                let addr = next(word)?;
+                let addr = self.value(word)?;
                 let to = addr
                     .parse()
                     .map_err(|e| format!("--to-destination {addr}: {e}"))?;
-                rule.target = Target::Dnat(to);
+                self.rule.target = Target::Dnat(to);
             }
-            "--or-mark" | "--xor-mark" => {
-                next(word)?;
-            }
-            other => return Err(format!("unknown option {other} in {words:?}")),
+            other => return Err(format!("unknown option {other}")),
         }
-        negate = false;
+        Ok(())
     }
-    if recent_check {
-        rule.matches.push(Match::Remembered);
+}
+
+/// `Ok` when an option's value is the only one the planner writes.
+fn expect(got: &str, want: &str) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "unexpected value {got} (the planner writes {want})"
+        ))
     }
-    Ok(rule)
 }
 
 /// The target named `name` (its options, such as `--to-destination`, follow it).
