@@ -12,7 +12,7 @@ use proxy_core::tracker::ChangeTracker;
 use testkit::arb::{self, Event, objects::NODE};
 
 proptest! {
-    #![proptest_config(arb::config(48))]
+    #![proptest_config(arb::config(256))]
 
     #[test]
     fn plans_are_valid_and_partial_syncs_equal_full_ones(

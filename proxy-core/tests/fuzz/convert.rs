@@ -48,7 +48,7 @@ fn assert_warnings_about(warnings: &[Error], kind: ObjectKind) {
 }
 
 proptest! {
-    #![proptest_config(arb::config(256))]
+    #![proptest_config(arb::config(512))]
 
     #[test]
     fn services_convert_to_valid_ports(v in objects::service()) {

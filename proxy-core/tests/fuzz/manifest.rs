@@ -5,7 +5,7 @@ use proxy_core::{KubeObject, manifest};
 use testkit::arb::{self, text};
 
 proptest! {
-    #![proptest_config(arb::config(256))]
+    #![proptest_config(arb::config(512))]
 
     /// Any text, however broken, is read without a panic.
     #[test]

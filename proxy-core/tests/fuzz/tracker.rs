@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use testkit::arb::{self, tracker::check_events};
 
 proptest! {
-    #![proptest_config(arb::config(128))]
+    #![proptest_config(arb::config(256))]
 
     #[test]
     fn deltas_are_exact_and_state_depends_only_on_what_exists(events in arb::events(40)) {
