@@ -15,8 +15,12 @@
 //! * [`runner`]: the one place that runs the tools (in a target network namespace, waiting
 //!   for the xtables lock), and cleanup of our chains;
 //! * [`variant`]: legacy or nft, detected like upstream or forced;
+//! * `check` (feature `testing`): a model of the restored rules and whether a plan is valid
+//!   and routes every service as it must (for tests, property tests and fuzz targets);
 //! * [`datapath`]: [`datapath::IptablesDatapath`], the [`proxy_core::Datapath`].
 
+#[cfg(feature = "testing")]
+pub mod check;
 pub mod datapath;
 pub mod error;
 pub mod jumps;

@@ -12,9 +12,14 @@
 //!   the iovecs of that one `sendmsg`;
 //! * [`owner`]: the `owner` and `persist` table flags that keep other processes off our tables.
 //!
+//! With the `testing` feature, [`check`] tells whether a planned ruleset is valid and routes
+//! every service as it must (for tests, property tests and fuzz targets).
+//!
 //! All `unsafe` code (libnftnl calls and raw socket syscalls) is confined to the private
 //! `ffi` module.
 
+#[cfg(feature = "testing")]
+pub mod check;
 pub mod datapath;
 pub mod encode;
 mod ffi;

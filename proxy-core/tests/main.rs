@@ -1,6 +1,7 @@
 //! proxy-core's integration tests, in one binary.
 
 mod convert;
+mod fuzz;
 mod manifest;
 mod runner;
 mod runner_live;

@@ -13,6 +13,10 @@
 //! - [`fake_api::FakeApi`] (feature `fake-api`, on by default): a fake Kubernetes API server
 //!   on plain HTTP for the kube source's tests, with outages, 410s and dropped watches on
 //!   demand.
+//! - `arb` (feature `proptest`): generators of Kubernetes objects, manifests, tracker events
+//!   and node setups for property tests and fuzz targets.
+//! - [`routes`]: where every service frontend of a state must send a packet, the oracle the
+//!   backends' plan checkers compare their planned rulesets with (no root needed).
 //!
 //! Everything needs root (`CAP_NET_ADMIN` and `CAP_SYS_ADMIN`) and `iproute2`; tests call
 //! [`root_or_skip`] first.
@@ -55,6 +59,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "proptest")]
+pub mod arb;
 pub mod e2e;
 pub mod error;
 #[cfg(feature = "fake-api")]
@@ -62,6 +68,7 @@ pub mod fake_api;
 pub mod golden;
 pub mod netns;
 pub mod plan;
+pub mod routes;
 pub mod sandbox;
 pub mod scenarios;
 pub mod server;

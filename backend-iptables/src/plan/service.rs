@@ -8,7 +8,7 @@
 //! when only a `Local` policy leaves it without one.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
@@ -354,7 +354,42 @@ pub(crate) fn contribute(
             has_external,
         );
     }
+    prune_unreferenced(&mut out);
     Some(out)
+}
+
+/// Drops the chains of `out` that none of its rules jumps to, and then those only they used:
+/// an `EXT` chain in a family where the service has no external address and no node port
+/// (reachable from outside only through the other family), or whose only entry is a firewall
+/// chain allowing no source range of this family; the policy and endpoint chains only such a
+/// chain used.
+fn prune_unreferenced(out: &mut PortRules) {
+    loop {
+        let targets: HashSet<&str> = out
+            .dispatch
+            .iter()
+            .map(|(_, rule)| rule.as_str())
+            .chain(
+                out.chains
+                    .iter()
+                    .flat_map(|c| c.rules.iter().map(String::as_str)),
+            )
+            .filter_map(|rule| {
+                let mut words = rule.split_whitespace();
+                words.find(|w| *w == "-j")?;
+                words.next()
+            })
+            .collect();
+        let unused: Vec<usize> = (0..out.chains.len())
+            .filter(|i| !targets.contains(out.chains[*i].name.as_str()))
+            .collect();
+        if unused.is_empty() {
+            return;
+        }
+        for i in unused.into_iter().rev() {
+            out.chains.remove(i);
+        }
+    }
 }
 
 /// `ips` sorted, without duplicates.
