@@ -257,6 +257,15 @@ pub fn render(config: &DatapathConfig, state: &ProxyState) -> Result<String, Err
 }
 
 /// Runs the demo of the backend `config` names.
+#[cfg(feature = "demo")]
 pub async fn demo(config: &DemoConfig) -> Result<(), Error> {
     crate::demo::run(config).await
+}
+
+/// The demo is not in this build.
+#[cfg(not(feature = "demo"))]
+pub async fn demo(_config: &DemoConfig) -> Result<(), Error> {
+    Err(Error::Demo(
+        "this build has no demo (built without the `demo` feature)".to_owned(),
+    ))
 }

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod conntrack;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod duration;
 pub mod error;
