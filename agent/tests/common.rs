@@ -129,7 +129,13 @@ impl Running {
 
     /// Waits (up to 20 s) until `text` has been logged more than `seen` times.
     pub fn wait_for(&self, text: &str, seen: usize) {
-        for _ in 0..200 {
+        self.wait_for_within(text, seen, Duration::from_secs(20));
+    }
+
+    /// Waits (up to `limit`) until `text` has been logged more than `seen` times.
+    pub fn wait_for_within(&self, text: &str, seen: usize, limit: Duration) {
+        let rounds = limit.as_millis().div_ceil(100);
+        for _ in 0..rounds {
             if self.count(text) > seen {
                 return;
             }

@@ -134,8 +134,7 @@ fn golden_full_plans() {
         }
         // Every plan is valid for the model of iptables-restore.
         let mut k = Kernel::default();
-        k.apply_plan(&plan)
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        k.apply(&plan).unwrap_or_else(|e| panic!("{case}: {e}"));
         let text = render(&plan);
         if let Err(e) = std::panic::catch_unwind(|| assert_golden(case, &text)) {
             failures.push(
@@ -148,100 +147,9 @@ fn golden_full_plans() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// A model of what `iptables-restore --noflush` does to our chains, per family and table:
+/// The model of what `iptables-restore --noflush` does to our chains (the plan checker's):
 /// each section is checked and committed as a whole.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Kernel {
-    tables: BTreeMap<(IpFamily, Table), BTreeMap<String, Vec<String>>>,
-}
-
-/// The `-j` target of a rule spec.
-fn target(spec: &str) -> Option<&str> {
-    let words: Vec<&str> = spec.split_whitespace().collect();
-    words
-        .iter()
-        .position(|w| *w == "-j")
-        .and_then(|i| words.get(i + 1).copied())
-}
-
-impl Kernel {
-    fn apply_plan(&mut self, plan: &Plan) -> Result<(), String> {
-        for f in &plan.families {
-            for (i, doc) in f.docs.iter().enumerate() {
-                self.apply(f.family, &doc.text())
-                    .map_err(|e| format!("{} document {i}: {e}\n{}", f.family, doc.text()))?;
-            }
-        }
-        for f in &plan.removed_families {
-            self.tables.retain(|(fam, _), _| fam != f);
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, family: IpFamily, text: &str) -> Result<(), String> {
-        let mut current: Option<(Table, BTreeMap<String, Vec<String>>)> = None;
-        for line in text.lines() {
-            if line.starts_with('#') || line.trim().is_empty() {
-                continue;
-            }
-            if let Some(name) = line.strip_prefix('*') {
-                let table = Table::ALL
-                    .into_iter()
-                    .find(|t| t.name() == name)
-                    .ok_or(format!("unknown table {name}"))?;
-                let chains = self
-                    .tables
-                    .get(&(family, table))
-                    .cloned()
-                    .unwrap_or_default();
-                current = Some((table, chains));
-                continue;
-            }
-            let (table, chains) = current.as_mut().ok_or("line outside a table")?;
-            if line == "COMMIT" {
-                self.tables.insert((family, *table), std::mem::take(chains));
-                current = None;
-            } else if let Some(decl) = line.strip_prefix(':') {
-                let name = decl.split_whitespace().next().unwrap_or_default();
-                if !names::is_ours(name) {
-                    return Err(format!("declares a chain not ours: {line}"));
-                }
-                chains.insert(name.to_owned(), Vec::new());
-            } else if let Some(rule) = line.strip_prefix("-A ") {
-                let (chain, spec) = rule.split_once(' ').unwrap_or((rule, ""));
-                if !chains.contains_key(chain) {
-                    return Err(format!("rule for a missing chain: {line}"));
-                }
-                if let Some(t) = target(spec)
-                    && names::is_ours(t)
-                    && !chains.contains_key(t)
-                {
-                    return Err(format!("jump to a missing chain: {line}"));
-                }
-                chains
-                    .get_mut(chain)
-                    .expect("checked")
-                    .push(spec.to_owned());
-            } else if let Some(name) = line.strip_prefix("-X ") {
-                if chains.remove(name).is_none() {
-                    return Err(format!("deletes a missing chain: {line}"));
-                }
-                if let Some((from, _)) = chains
-                    .iter()
-                    .find(|(_, rules)| rules.iter().any(|r| target(r) == Some(name)))
-                {
-                    return Err(format!("deletes {name}, still referenced by {from}"));
-                }
-            } else {
-                return Err(format!("unexpected line: {line}"));
-            }
-        }
-        match current {
-            Some((t, _)) => Err(format!("section {t} without COMMIT")),
-            None => Ok(()),
-        }
-    }
-}
+type Kernel = backend_iptables::check::Tables;
 
 /// The chains a document writes and deletes, per table: `(written, deleted)`.
 fn touched(plan: &Plan) -> (BTreeSet<String>, BTreeSet<String>) {
@@ -278,7 +186,7 @@ impl Driver {
     fn sync(&mut self, state: &ProxyState, delta: &Delta, mode: SyncMode) -> Plan {
         let p = plan::plan(state, delta, &self.shadow, mode, &self.config);
         self.kernel
-            .apply_plan(&p)
+            .apply(&p)
             .unwrap_or_else(|e| panic!("plan refused by the model: {e}"));
         self.shadow = p.next.clone();
         self.plans.push(p.clone());
@@ -289,9 +197,9 @@ impl Driver {
     fn assert_matches_full(&self, state: &ProxyState, context: &str) {
         let mut fresh = Kernel::default();
         fresh
-            .apply_plan(&plan::full_plan(state, &self.config))
+            .apply(&plan::full_plan(state, &self.config))
             .expect("full plan valid");
-        if self.kernel != fresh {
+        if self.kernel.chains != fresh.chains {
             panic!(
                 "{context}: syncs diverged from a full sync:\n{}",
                 diff(&dump(&fresh), &dump(&self.kernel))
@@ -302,7 +210,7 @@ impl Driver {
 
 fn dump(k: &Kernel) -> String {
     let mut out = String::new();
-    for ((f, t), chains) in &k.tables {
+    for ((f, t), chains) in &k.chains {
         for (c, rules) in chains {
             out.push_str(&format!("{f} {t} :{c}\n"));
             for r in rules {
@@ -626,10 +534,10 @@ fn chunked_plans_are_valid_document_by_document() {
     assert!(last(&|c| c.starts_with("SVCP-EXT-")) < pos(&|c| c == names::NODEPORTS));
     assert_eq!(order.last().map(String::as_str), Some(names::FIREWALL));
     let mut k = Kernel::default();
-    k.apply_plan(&p).expect("valid");
+    k.apply(&p).expect("valid");
     let mut whole = Kernel::default();
     whole
-        .apply_plan(&plan::full_plan(&s.state, &config()))
+        .apply(&plan::full_plan(&s.state, &config()))
         .expect("valid");
     assert_eq!(k, whole, "chunked and whole plans build the same chains");
 
