@@ -16,8 +16,8 @@ use testkit::Sandbox;
 use testkit::server::{TcpServer, tcp_ask};
 use tokio::time::Instant;
 
-use crate::backend;
-use crate::cli::NodePortAddresses;
+use crate::backends;
+use crate::config::NodePortAddresses;
 use crate::config::{DatapathConfig, DemoConfig};
 use crate::error::Error;
 
@@ -101,7 +101,7 @@ fn demo(demo: &DemoConfig, stop: &AtomicBool, rt: &tokio::runtime::Handle) -> Re
         // Unused: the demo programs a sandbox namespace of its own and takes no lock.
         lock_wait: crate::lock::DEFAULT_WAIT,
     };
-    let mut datapath = backend::datapath(&config)?;
+    let mut datapath = backends::datapath(&config)?;
     let mut tracker = ChangeTracker::new(NodeInfo {
         ips: sandbox.node.ips().to_vec(),
         ..NodeInfo::new(NODE)
@@ -179,7 +179,7 @@ fn sync(
     let delta = tracker.take_delta();
     let start = Instant::now();
     rt.block_on(datapath.sync(tracker.state(), &delta, mode))
-        .map_err(|e| Error::Sync(e.to_string()))?;
+        .map_err(|e| Error::Sync(std::sync::Arc::new(e)))?;
     Ok(start.elapsed())
 }
 

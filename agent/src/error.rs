@@ -1,9 +1,10 @@
 //! The agent's error type: one line each, naming what failed.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cli::Backend;
+use crate::config::Backend;
 use crate::config::ConfigError;
 use crate::source::SourceError;
 
@@ -19,15 +20,27 @@ pub enum Error {
     /// The API server could not be configured.
     #[error(transparent)]
     Kube(#[from] crate::source::kube::ClientError),
-    /// The backend was not compiled into this build.
-    #[error("the {0} backend is not available in this build yet")]
-    BackendUnavailable(Backend),
+    /// The backend could not be opened (its namespace, socket or tools).
+    #[error("cannot open the {backend} backend")]
+    Open {
+        /// The backend.
+        backend: Backend,
+        /// Why.
+        #[source]
+        source: proxy_core::Error,
+    },
     /// The datapath failed to sync.
-    #[error("sync failed: {0}")]
-    Sync(String),
+    #[error("sync failed")]
+    Sync(#[source] Arc<proxy_core::Error>),
+    /// The source ended before the datapath was asked to sync.
+    #[error("the source ended before the first sync")]
+    NeverSynced,
+    /// The planned ruleset does not apply to an empty kernel (a planner bug).
+    #[error("planning the ruleset")]
+    Plan(#[source] backend_nft::ir::ApplyError),
     /// The datapath failed to clean up.
-    #[error("cleanup failed: {0}")]
-    Cleanup(proxy_core::Error),
+    #[error("cleanup failed")]
+    Cleanup(#[source] proxy_core::Error),
     /// The demo could not run.
     #[error("demo: {0}")]
     Demo(String),
@@ -66,6 +79,6 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The signal handlers could not be installed.
-    #[error("cannot watch for SIGTERM and SIGINT: {0}")]
-    Signal(std::io::Error),
+    #[error("cannot watch for SIGTERM and SIGINT")]
+    Signal(#[source] std::io::Error),
 }

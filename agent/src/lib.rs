@@ -2,10 +2,11 @@
 //! and the subcommands, which drive a backend through proxy-core's sync runner.
 //!
 //! ```text
-//! cli::Cli --(validate, no syscalls)--> config::Config --> commands::execute
-//!   sync/run:  source::FileSource --SourceEvent--> SyncRunner --> backend::datapath(..)
-//!   dump:      source::FileSource --> ProxyState --> backend::render(..)
-//!   cleanup:   backend::datapath(..).cleanup()
+//! cli::Cli --(validate, no syscalls)--> config::Config --> app::execute
+//!   sync/run:  source::{FileSource, KubeSource} --SourceEvent--> SyncRunner --> backends::open(..)
+//!              after each successful sync: conntrack::Cleaner
+//!   dump:      source --> ProxyState --> backends::render(..)
+//!   cleanup:   backends::cleanup(..)
 //! ```
 //!
 //! `sync`, `run` and `cleanup` hold the target namespace's instance lock ([`lock`]) while they
@@ -17,9 +18,9 @@
 //! of their own ([`agent::Agent`]; `examples/custom_agent.rs`).
 
 pub mod agent;
-pub mod backend;
+pub mod app;
+pub mod backends;
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod conntrack;
 #[cfg(feature = "demo")]

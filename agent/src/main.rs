@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use svcproxy::app;
 use svcproxy::cli::Cli;
-use svcproxy::commands;
 use svcproxy::config::Config;
 use tracing_subscriber::EnvFilter;
 
@@ -37,7 +37,7 @@ fn run(config: &Config) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime
-        .block_on(commands::execute(config))
+        .block_on(app::execute(config))
         .with_context(|| subcommand(config))
 }
 

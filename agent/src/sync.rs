@@ -93,8 +93,8 @@ pub async fn run_once_with<D: Datapath, H: AfterSync + 'static>(
         Some(SyncOutcome {
             result: Err(failure),
             ..
-        }) => Err(Error::Sync(failure.message)),
-        None => Err(Error::Sync("the datapath was never called".to_owned())),
+        }) => Err(Error::Sync(failure.error)),
+        None => Err(Error::NeverSynced),
     }
 }
 

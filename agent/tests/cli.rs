@@ -8,8 +8,11 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser};
 use ipnet::IpNet;
 use proxy_core::model::IpFamily;
-use svcproxy::cli::{Backend, Cli, IptablesVariant, NodePortAddresses, SourceSpec};
-use svcproxy::config::{Config, DatapathConfig, DemoConfig, ProxyConfig, Source};
+use svcproxy::cli::{Cli, SourceSpec};
+use svcproxy::config::{
+    Backend, Config, DatapathConfig, DemoConfig, IptablesVariant, NodePortAddresses, ProxyConfig,
+    Source,
+};
 use svcproxy::duration::{format_duration, parse_duration};
 
 /// Parses and validates a command line (without the program name); errors as the user sees
@@ -537,4 +540,38 @@ fn configuration_errors_are_one_line() {
         "--node-ip: given twice for IPv4 (192.168.0.2 and 192.168.0.3): give the node's primary IP once per family"
     );
     assert!(!err.contains('\n'));
+}
+
+/// The validated configuration round-trips through serde, durations and addresses as text.
+#[test]
+fn run_config_round_trips_through_serde() {
+    let config = parse(&[
+        "run",
+        "--backend",
+        "iptables",
+        "--source",
+        "file:/etc/svcproxy/cluster.yaml",
+        "--node-ip",
+        "192.168.0.2",
+        "--cluster-cidr",
+        "10.244.0.0/16",
+        "--nodeport-addresses",
+        "192.168.0.0/24,0.0.0.0/0",
+        "--min-sync-period",
+        "250ms",
+    ])
+    .expect("valid flags");
+    let Config::Run(run) = config else {
+        panic!("not a run configuration: {config:?}");
+    };
+    let json = serde_json::to_value(&run).expect("serializes");
+    assert_eq!(json["runner"]["minSyncPeriod"], "250ms");
+    assert_eq!(json["runner"]["syncPeriod"], "30s");
+    assert_eq!(json["proxy"]["datapath"]["backend"], "iptables");
+    assert_eq!(
+        json["proxy"]["datapath"]["nodeportAddresses"],
+        "192.168.0.0/24,0.0.0.0/0"
+    );
+    let back: svcproxy::config::RunConfig = serde_json::from_value(json).expect("deserializes");
+    assert_eq!(back, run);
 }

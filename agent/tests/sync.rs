@@ -7,9 +7,11 @@ use std::time::Duration;
 use proxy_core::model::{Protocol, ServicePortName};
 use proxy_core::runner::RunnerConfig;
 use proxy_core::{Error, FakeDatapath, SyncMode};
-use svcproxy::cli::{Backend, IptablesVariant, NodePortAddresses};
-use svcproxy::commands;
-use svcproxy::config::{Config, DatapathConfig, ProxyConfig, RunConfig, Source};
+use svcproxy::app;
+use svcproxy::config::{
+    Backend, Config, DatapathConfig, IptablesVariant, NodePortAddresses, ProxyConfig, RunConfig,
+    Source,
+};
 use svcproxy::sync::{planned_state, run_once, run_until};
 use tokio::sync::oneshot;
 use tokio::time::sleep;
@@ -79,7 +81,10 @@ async fn sync_fails_when_the_sync_fails_and_does_not_retry() {
     let err = run_once(&config(file.path()), fake.clone())
         .await
         .expect_err("failed");
-    assert_eq!(err.to_string(), "sync failed: backend fake: netlink busy");
+    // The datapath's error is kept as the source, not flattened into a message.
+    assert_eq!(err.to_string(), "sync failed");
+    let source = std::error::Error::source(&err).expect("the datapath's error");
+    assert_eq!(source.to_string(), "backend fake: netlink busy");
     assert_eq!(fake.syncs().len(), 1);
 }
 
@@ -223,16 +228,14 @@ async fn subcommands_fail_in_one_line_without_their_namespace() {
         )),
     ];
     for config in &configs {
-        let err = commands::execute(config)
-            .await
-            .expect_err("no such namespace");
+        let err = app::execute(config).await.expect_err("no such namespace");
         let text = err.to_string();
         assert!(
             text.contains(&format!("/run/netns/{MISSING}")) && !text.contains('\n'),
             "{config:?}: {text}"
         );
     }
-    commands::execute(&Config::Dump(proxy))
+    app::execute(&Config::Dump(proxy))
         .await
         .expect("dump touches nothing");
 }
@@ -241,7 +244,7 @@ async fn subcommands_fail_in_one_line_without_their_namespace() {
 /// is sent, so the test process is not killed).
 #[tokio::test]
 async fn shutdown_signal_completes_on_sigterm() {
-    let shutdown = commands::shutdown_signal().expect("handlers installed");
+    let shutdown = app::shutdown_signal().expect("handlers installed");
     let status = std::process::Command::new("kill")
         .args(["-TERM", &std::process::id().to_string()])
         .status()

@@ -5,8 +5,8 @@ use proxy_core::{Delta, ProxyState};
 use tracing::{debug, info, warn};
 
 use super::{Cleaner, Conntrack, NetlinkConntrack, NodePorts};
-use crate::cli::NodePortAddresses;
 use crate::config::DatapathConfig;
+use crate::config::NodePortAddresses;
 
 impl<C: Conntrack + Send + 'static> AfterSync for Cleaner<C> {
     fn after_sync<'a>(&'a mut self, state: &'a ProxyState, delta: &'a Delta) -> HookFuture<'a> {
@@ -30,7 +30,7 @@ pub fn cleaner(config: &DatapathConfig) -> Option<Cleaner<NetlinkConntrack>> {
     let netns = config
         .netns
         .as_ref()
-        .map(|name| std::path::Path::new(crate::backend::NETNS_DIR).join(name));
+        .map(|name| std::path::Path::new(crate::backends::NETNS_DIR).join(name));
     let node_ports = match &config.nodeport_addresses {
         NodePortAddresses::Primary => NodePorts::Primary,
         NodePortAddresses::Cidrs(cidrs) => NodePorts::Cidrs(cidrs.clone()),

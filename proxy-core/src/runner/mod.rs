@@ -339,7 +339,7 @@ impl<D: Datapath> SyncRunner<D> {
             Err(err) => {
                 self.schedule.failed(ended, err.is_retryable());
                 self.carried = Some(delta);
-                Err(SyncFailure::from(&err))
+                Err(SyncFailure::from(err))
             }
         };
         let next_attempt_in = self

@@ -1,27 +1,40 @@
 //! [`SyncObserver`]: a hook told about every sync, for metrics, health checks and tests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::datapath::{SyncMode, SyncReport};
 use crate::error::Error;
 
-/// Why a sync failed, in a form that can be cloned and kept (an [`Error`] cannot).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a sync failed, in a form that can be cloned and kept: the error itself, shared.
+#[derive(Clone, Debug)]
 pub struct SyncFailure {
     /// The error's message.
     pub message: String,
     /// Whether the error was retryable (see [`Error::is_retryable`]).
     pub retryable: bool,
+    /// The error, with its sources.
+    pub error: Arc<Error>,
 }
 
-impl From<&Error> for SyncFailure {
-    fn from(err: &Error) -> Self {
+impl From<Error> for SyncFailure {
+    fn from(err: Error) -> Self {
         SyncFailure {
             message: err.to_string(),
             retryable: err.is_retryable(),
+            error: Arc::new(err),
         }
     }
 }
+
+/// Two failures are equal when they say the same (errors cannot be compared).
+impl PartialEq for SyncFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message && self.retryable == other.retryable
+    }
+}
+
+impl Eq for SyncFailure {}
 
 /// What one call to [`Datapath::sync`](crate::Datapath::sync) did. Skipped syncs (an empty
 /// delta on a partial sync) are not reported.

@@ -1,7 +1,10 @@
 //! The command line, as typed values: what the user wrote, parsed but not yet cross-checked
-//! (that is [`crate::config`]'s job).
+//! ([`to_config`] checks it into a [`crate::config::Config`]). Only this module knows clap.
 //!
 //! Flags are a public interface: later work adds flags, never renames them.
+
+mod to_config;
+mod values;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -9,9 +12,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
+use crate::config::{Backend, IptablesVariant, NodePortAddresses, parse_cidr};
 use crate::duration::parse_duration;
 
 /// svcproxy: a Kubernetes service proxy, a drop-in alternative to kube-proxy.
@@ -38,47 +42,6 @@ pub enum Command {
     /// Build a sandbox of network namespaces, program example services in it, send traffic
     /// and print who answered, then remove the sandbox.
     Demo(DemoArgs),
-}
-
-/// The datapath backends svcproxy can program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
-pub enum Backend {
-    /// nf_tables, programmed over netlink.
-    Nftables,
-    /// iptables rules, applied with `iptables-restore` (the legacy or the nft variant, see
-    /// `--iptables-variant`).
-    Iptables,
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.to_possible_value() {
-            Some(value) => f.write_str(value.get_name()),
-            None => write!(f, "{self:?}"),
-        }
-    }
-}
-
-/// Which `iptables` the iptables backend drives (`--iptables-variant`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, ValueEnum)]
-pub enum IptablesVariant {
-    /// The one the node uses: the variant holding Kubernetes (or svcproxy) chains, else the one
-    /// with more rules, else the one `iptables --version` reports.
-    #[default]
-    Auto,
-    /// `iptables-legacy` (the x_tables kernel API).
-    Legacy,
-    /// `iptables-nft` (iptables rules stored in nf_tables).
-    Nft,
-}
-
-impl fmt::Display for IptablesVariant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.to_possible_value() {
-            Some(value) => f.write_str(value.get_name()),
-            None => write!(f, "{self:?}"),
-        }
-    }
 }
 
 /// Where the Kubernetes objects come from (`--source`).
@@ -128,79 +91,6 @@ impl fmt::Display for SourceSpec {
             SourceSpec::File(path) => write!(f, "file:{}", path.display()),
         }
     }
-}
-
-/// The local addresses NodePorts are served on (`--nodeport-addresses`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum NodePortAddresses {
-    /// `primary`: the primary node IPs (`--node-ip`), upstream nftables mode's default.
-    #[default]
-    Primary,
-    /// `CIDR,..`: every local address within one of these CIDRs; `0.0.0.0/0` and `::/0` mean
-    /// every local address of their family. Never loopback addresses.
-    Cidrs(Vec<IpNet>),
-}
-
-impl NodePortAddresses {
-    /// The CIDRs, if this is a list of CIDRs.
-    pub fn cidrs(&self) -> &[IpNet] {
-        match self {
-            NodePortAddresses::Primary => &[],
-            NodePortAddresses::Cidrs(cidrs) => cidrs,
-        }
-    }
-
-    /// Whether every local address of the family of `family_of` is meant (`0.0.0.0/0` or
-    /// `::/0` listed).
-    pub fn all_local(&self, family_of: IpAddr) -> bool {
-        self.cidrs()
-            .iter()
-            .any(|net| net.prefix_len() == 0 && net.addr().is_ipv4() == family_of.is_ipv4())
-    }
-}
-
-impl FromStr for NodePortAddresses {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.trim() == "primary" {
-            return Ok(NodePortAddresses::Primary);
-        }
-        let mut cidrs = Vec::new();
-        for part in s.split(',').map(str::trim) {
-            match part {
-                "" => return Err("empty entry: expected primary or CIDR,CIDR,..".to_owned()),
-                "primary" => {
-                    return Err("primary cannot be combined with CIDRs".to_owned());
-                }
-                cidr => cidrs.push(parse_cidr(cidr)?),
-            }
-        }
-        Ok(NodePortAddresses::Cidrs(cidrs))
-    }
-}
-
-impl fmt::Display for NodePortAddresses {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NodePortAddresses::Primary => f.write_str("primary"),
-            NodePortAddresses::Cidrs(cidrs) => {
-                let list: Vec<String> = cidrs.iter().map(IpNet::to_string).collect();
-                f.write_str(&list.join(","))
-            }
-        }
-    }
-}
-
-/// Parses a CIDR (`10.244.0.0/16`, `fd00::/64`), with a message that says what is expected.
-pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
-    IpNet::from_str(s).map_err(|_| {
-        if s.parse::<IpAddr>().is_ok() {
-            format!("{s:?} is an address, not a CIDR: add its prefix length, e.g. {s}/24")
-        } else {
-            format!("{s:?} is not a CIDR such as 10.244.0.0/16 or fd00::/64")
-        }
-    })
 }
 
 /// Parses an IP address, with a message that says what is expected.

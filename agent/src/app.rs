@@ -1,4 +1,5 @@
-//! The subcommands, from a validated [`Config`] to done: the binary's `main` only parses,
+//! The application: each subcommand wired from a validated [`Config`] to done (lock, backend,
+//! source, runner, conntrack), and shutdown on a signal. The binary's `main` only parses,
 //! reports and exits.
 //!
 //! `sync` and `run` clean up stale conntrack entries after each successful sync
@@ -11,7 +12,7 @@
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
-use crate::backend;
+use crate::backends;
 use crate::config::{Config, DatapathConfig, ProxyConfig, RunConfig};
 use crate::conntrack;
 use crate::error::Error;
@@ -25,14 +26,14 @@ pub async fn execute(config: &Config) -> Result<(), Error> {
         Config::Run(config) => run(config).await,
         Config::Dump(config) => dump(config).await,
         Config::Cleanup(config) => cleanup(config).await,
-        Config::Demo(config) => backend::demo(config).await,
+        Config::Demo(config) => backends::demo(config).await,
     }
 }
 
 /// `sync`: one full sync.
 async fn sync_once(config: &ProxyConfig) -> Result<(), Error> {
     let _lock = take_lock(&config.datapath).await?;
-    let datapath = backend::open(&config.datapath).await?;
+    let datapath = backends::open(&config.datapath).await?;
     let cleaner = conntrack::cleaner(&config.datapath);
     sync::run_once_with(config, datapath, cleaner)
         .await
@@ -42,7 +43,7 @@ async fn sync_once(config: &ProxyConfig) -> Result<(), Error> {
 /// `run`: sync until SIGTERM or SIGINT; the rules stay.
 async fn run(config: &RunConfig) -> Result<(), Error> {
     let _lock = take_lock(&config.proxy.datapath).await?;
-    let datapath = backend::open(&config.proxy.datapath).await?;
+    let datapath = backends::open(&config.proxy.datapath).await?;
     let shutdown = shutdown_signal()?;
     let mut agent = sync::agent(config);
     if let Some(cleaner) = conntrack::cleaner(&config.proxy.datapath) {
@@ -56,7 +57,7 @@ async fn run(config: &RunConfig) -> Result<(), Error> {
 /// `dump`: print the planned ruleset.
 async fn dump(config: &ProxyConfig) -> Result<(), Error> {
     let state = sync::planned_state(config).await?;
-    let text = backend::render(&config.datapath, &state)?;
+    let text = backends::render(&config.datapath, &state)?;
     print!("{text}");
     Ok(())
 }
@@ -64,7 +65,7 @@ async fn dump(config: &ProxyConfig) -> Result<(), Error> {
 /// `cleanup`: remove everything of ours.
 async fn cleanup(config: &DatapathConfig) -> Result<(), Error> {
     let _lock = take_lock(config).await?;
-    backend::cleanup(config).await?;
+    backends::cleanup(config).await?;
     info!(backend = %config.backend, "cleaned up");
     Ok(())
 }
