@@ -1407,6 +1407,34 @@ fn a_node_with_an_invalid_address_keeps_its_valid_ones() {
 }
 
 #[test]
+fn pod_cidrs_come_from_the_list_and_an_invalid_one_is_dropped() {
+    let (info, warnings) = node_with_neighbour(node(json!({
+        "metadata": {"name": NODE},
+        "spec": {"podCIDR": "10.9.0.0/24", "podCIDRs": ["10.244.1.0/24", "fd00:1::/64x", "fd00:2::/64"]}
+    })));
+    let obj = ObjectRef::new(ObjectKind::Node, "", NODE);
+    assert_eq!(said(&warnings), vec![entry(&obj, "spec.podCIDRs[1]")]);
+    let info = info.expect("the node is kept");
+    assert_eq!(
+        info.pod_cidrs,
+        vec![net("10.244.1.0/24"), net("fd00:2::/64")]
+    );
+    assert!(!info.deleting);
+}
+
+#[test]
+fn the_single_pod_cidr_is_used_without_a_list_and_deletion_is_seen() {
+    let conv = convert::node(&node(json!({
+        "metadata": {"name": NODE, "deletionTimestamp": "2026-12-08T00:00:00Z"},
+        "spec": {"podCIDR": "10.244.3.0/24"}
+    })));
+    assert_eq!(said(&conv.warnings), vec![]);
+    let info = conv.value.expect("the node");
+    assert_eq!(info.pod_cidrs, vec![net("10.244.3.0/24")]);
+    assert!(info.deleting);
+}
+
+#[test]
 fn a_node_without_a_valid_name_is_skipped() {
     for name in [json!("Node A"), Value::Null, json!("a".repeat(254))] {
         let (info, warnings) = node_with_neighbour(node(json!({

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use proxy_core::model::{NodeInfo, Protocol, ServicePortName};
 use proxy_core::tracker::ChangeTracker;
-use proxy_core::{Delta, KubeObject, StaleEndpoint};
+use proxy_core::{Delta, KubeObject, ObjectKind, StaleEndpoint};
 use serde_json::{Value, json};
 
 const NODE: &str = "node-a";
@@ -513,6 +513,36 @@ fn a_change_of_our_node_marks_every_service_port_changed() {
     t.apply(&node(NODE, "zone-a", "192.168.0.2"));
     t.apply(&node("node-b", "zone-b", "192.168.0.3"));
     assert!(t.take_delta().is_empty());
+}
+
+#[test]
+fn deleting_our_node_keeps_what_was_known_and_marks_it_deleting() {
+    let mut t = tracker();
+    t.apply(&service("web", "10.96.0.10", &[("http", 80, "TCP")]));
+    let ours = node(NODE, "zone-a", "192.168.0.2");
+    t.apply(&ours);
+    t.take_delta();
+    assert!(!t.state().node.deleting);
+    // Another node's deletion changes nothing; ours keeps the zone and IPs, marked deleting.
+    t.delete(&node("node-b", "zone-b", "192.168.0.3"));
+    assert!(t.take_delta().is_empty());
+    t.delete(&ours);
+    let delta = t.take_delta();
+    assert!(delta.node_changed);
+    let known = &t.state().node;
+    assert!(known.deleting);
+    assert_eq!(known.zone(), Some("zone-a"));
+    assert_eq!(
+        known.ips,
+        vec!["192.168.0.2".parse::<IpAddr>().expect("ip")]
+    );
+    // A relist without it keeps it deleting; its return clears the mark.
+    t.begin_relist(ObjectKind::Node);
+    t.end_relist(ObjectKind::Node);
+    assert!(t.take_delta().is_empty());
+    t.apply(&ours);
+    t.take_delta();
+    assert!(!t.state().node.deleting);
 }
 
 #[test]

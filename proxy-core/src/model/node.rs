@@ -3,12 +3,15 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use super::IpFamily;
 
 /// The label holding a node's zone.
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
-/// The node svcproxy programs: its name, addresses and labels.
+/// The node svcproxy programs: its name, addresses, labels and pod CIDRs, and whether it is
+/// going away.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NodeInfo {
     /// The node's name (matched against endpoints' `nodeName` to find local endpoints).
@@ -17,6 +20,12 @@ pub struct NodeInfo {
     pub ips: Vec<IpAddr>,
     /// The node's labels (the zone label drives topology-aware routing).
     pub labels: BTreeMap<String, String>,
+    /// The node's pod CIDRs (`spec.podCIDRs`): the pods on this node, for telling local pod
+    /// traffic by node CIDR.
+    pub pod_cidrs: Vec<IpNet>,
+    /// Whether the Node is being deleted (its `deletionTimestamp` is set, or it was deleted
+    /// from the API server). The node keeps its rules; health checks report it.
+    pub deleting: bool,
 }
 
 impl NodeInfo {

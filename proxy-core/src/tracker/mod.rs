@@ -111,7 +111,8 @@ impl ChangeTracker {
         warnings
     }
 
-    /// Records a deleted object. Deleting our own Node keeps what was known of it.
+    /// Records a deleted object. Deleting our own Node keeps what was known of it (addresses,
+    /// labels: the rules stay as they are) and marks it [`NodeInfo::deleting`].
     pub fn delete(&mut self, obj: &KubeObject) {
         match obj {
             KubeObject::Service(svc) => {
@@ -122,7 +123,11 @@ impl ChangeTracker {
                 self.endpoints
                     .update(slice_key(&slice.metadata), None, &self.state.endpoints);
             }
-            KubeObject::Node(_) => {}
+            KubeObject::Node(node) => {
+                if node.metadata.name.as_deref() == Some(self.state.node.name.as_str()) {
+                    self.node_gone("deleted from the API server");
+                }
+            }
         }
     }
 
@@ -193,7 +198,7 @@ impl ChangeTracker {
             }
             ObjectKind::Node => {
                 if self.relists.node.take() == Some(false) {
-                    tracing::warn!(node = %self.state.node.name, "this node's Node object is not in the list (deleted?): keeping what was known of it");
+                    self.node_gone("not in the list (deleted?)");
                 }
             }
         }
@@ -234,7 +239,25 @@ impl ChangeTracker {
         if self.configured_ips {
             info.ips = self.state.node.ips.clone();
         }
+        if info.deleting && !self.node().deleting {
+            tracing::warn!(node = %info.name, "this node's Node object is being deleted: the rules stay as they are");
+        }
         self.pending_node = (info != self.state.node).then_some(info);
+    }
+
+    /// Marks our Node as gone from the API server, keeping what was known of it.
+    fn node_gone(&mut self, how: &str) {
+        let mut info = self.node().clone();
+        if !info.deleting {
+            tracing::warn!(node = %info.name, how, "this node's Node object is gone: keeping what was known of it and the rules");
+        }
+        info.deleting = true;
+        self.pending_node = (info != self.state.node).then_some(info);
+    }
+
+    /// The node as the latest events describe it (pending or applied).
+    fn node(&self) -> &NodeInfo {
+        self.pending_node.as_ref().unwrap_or(&self.state.node)
     }
 }
 
