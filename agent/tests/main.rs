@@ -8,6 +8,7 @@ mod conntrack;
 mod e2e_iptables;
 mod e2e_nftables;
 mod kube_source;
+mod kube_watch;
 mod nft_owner;
 mod race;
 mod source;

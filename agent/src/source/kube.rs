@@ -14,6 +14,11 @@
 //! a field selector on its name. Watches carry bookmarks and end after [`WATCH_TIMEOUT_SECS`],
 //! well under cloud load balancers' idle timeouts (a silently dropped long watch would
 //! otherwise go unnoticed).
+//!
+//! Initial lists are streamed (`sendInitialEvents`, the WatchList feature: the server sends
+//! the objects as watch events, with no large list response to hold) where the server supports
+//! it. A server that refuses such a watch (400 or 422, as one with the feature off or older
+//! than 1.27 does) gets paginated lists instead, for that kind, from then on.
 
 use std::fmt::Debug;
 
@@ -102,10 +107,33 @@ where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
     KubeObject: From<K>,
 {
-    watcher::watcher(api, config)
+    let mut accepted = false;
+    let streaming = watcher::watcher(api.clone(), config.clone().streaming_lists())
         .default_backoff()
+        .take_while(move |event| {
+            accepted |= matches!(event, Ok(Event::Init));
+            let refused = !accepted && refuses_streaming_lists(event);
+            if refused {
+                info!(%kind, "the API server does not stream lists: using paginated lists");
+            }
+            std::future::ready(!refused)
+        });
+    // Built now, polled only if the streaming watcher ends (its refusal).
+    let paginated = watcher::watcher(api, config).default_backoff();
+    streaming
+        .chain(paginated)
         .filter_map(move |event| std::future::ready(translate(kind, event)))
         .boxed()
+}
+
+/// Whether `event` is the server refusing a streaming list (400 Bad Request or 422 Invalid
+/// when the watch starts).
+fn refuses_streaming_lists<K>(event: &Result<Event<K>, watcher::Error>) -> bool {
+    matches!(
+        event,
+        Err(watcher::Error::WatchStartFailed(kube::Error::Api(status)))
+            if status.code == 400 || status.code == 422
+    )
 }
 
 /// One watcher event as a runner event.
