@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use testkit::sandbox::Sandbox;
 use testkit::server::{Outcome, TcpServer, tcp_ask};
+use tokio::time::Instant;
 
 /// A file in the temporary directory with a name unique to this process and call, removed on
 /// drop.
@@ -96,6 +97,7 @@ pub fn cluster(with_api: bool) -> String {
 pub struct Running {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    started: Instant,
 }
 
 impl Running {
@@ -116,7 +118,49 @@ impl Running {
                 }
             });
         }
-        Running { child, log }
+        Running {
+            child,
+            log,
+            started: Instant::now(),
+        }
+    }
+
+    /// Its process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How long ago it was started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    /// Kills it (SIGKILL) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("kill run");
+        self.child.wait().expect("reap run");
+    }
+
+    /// The CPU time it used so far (user and system), from `/proc/PID/stat` (in USER_HZ,
+    /// 100 per second).
+    pub fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("the process is alive");
+        // The fields after the command name, which is in parentheses: utime is the 14th
+        // field of the line, stime the 15th.
+        let after = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<u64> = after
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|f| f.parse().expect("a number"))
+            .collect();
+        Duration::from_millis((fields[0] + fields[1]) * 10)
     }
 
     /// How many log lines contain `text`.

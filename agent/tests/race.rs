@@ -25,7 +25,7 @@ use serde_json::Value;
 use testkit::Netns;
 use tokio::time::Instant;
 
-use crate::common::{TempFile, service_yaml};
+use crate::common::{Running, TempFile, service_yaml};
 
 /// Rounds of each race.
 const ROUNDS: usize = 20;
@@ -328,58 +328,6 @@ fn two_syncs_racing_iptables_nft() {
     }
 }
 
-/// A `run` whose log goes to a file, killed on drop.
-struct Running {
-    child: Child,
-    log: TempFile,
-    started: Instant,
-}
-
-impl Running {
-    fn start(mut command: Command) -> Running {
-        let log = TempFile::new("run.log");
-        let file = std::fs::File::create(log.path()).expect("log file");
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("start svcproxy run");
-        Running {
-            child,
-            log,
-            started: Instant::now(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    /// The CPU time it used so far (user and system), from `/proc/PID/stat` (in USER_HZ,
-    /// 100 per second).
-    fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("the process is alive");
-        // The fields after the command name, which is in parentheses: utime is the 14th
-        // field of the line, stime the 15th.
-        let after = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<u64> = after
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .map(|f| f.parse().expect("a number"))
-            .collect();
-        Duration::from_millis((fields[0] + fields[1]) * 10)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Polls until `ns` holds `want` (at most 15 s).
 fn until_programmed(target: Target, ns: &Netns, want: &[String], run: &Running, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -413,7 +361,7 @@ fn sync_against_run(target: Target) {
     ));
     until_programmed(target, &ns, &wants[0], &run, "run's first sync");
 
-    let run_pid = run.child.id();
+    let run_pid = run.pid();
     for round in 0..ROUNDS {
         let mut sync = svcproxy("sync", target, ns.name(), &b, &["--lock-wait", SHORT_WAIT]);
         let done = Finished::wait(Finished::start(&mut sync));
@@ -432,15 +380,14 @@ fn sync_against_run(target: Target) {
     live.replace(&manifest(20, 40, 2));
     until_programmed(target, &ns, &wants[1], &run, "the new input");
     // `--min-sync-period 0` does not spin: far less CPU than wall time.
-    let (cpu, wall) = (run.cpu(), run.started.elapsed());
+    let (cpu, wall) = (run.cpu(), run.uptime());
     assert!(
         cpu < wall / 2,
         "{target:?}: run used {cpu:?} of CPU in {wall:?}"
     );
 
     // Killed, its lock is released by the kernel: the next writer proceeds at once.
-    run.child.kill().expect("kill run");
-    run.child.wait().expect("reap run");
+    run.kill();
     let mut sync = svcproxy("sync", target, ns.name(), &a, &["--lock-wait", "0"]);
     let done = Finished::wait(Finished::start(&mut sync));
     assert!(done.out.status.success(), "{}", done.stderr());
@@ -552,5 +499,5 @@ fn the_lock_is_per_namespace() {
         &["--lock-wait", SHORT_WAIT],
     );
     let done = Finished::wait(Finished::start(&mut sync));
-    assert_eq!(done.refused_by(), Some(run.child.id()), "{}", done.stderr());
+    assert_eq!(done.refused_by(), Some(run.pid()), "{}", done.stderr());
 }
