@@ -30,7 +30,7 @@ use backend_nft::plan;
 use proxy_core::{Datapath, Delta, ProxyState, SyncMode, SyncReport};
 use tracing::{info, warn};
 
-use crate::cli::{Backend, IptablesVariant, NodePortAddresses};
+use crate::cli::{Backend, IptablesVariant};
 use crate::config::{DatapathConfig, DemoConfig};
 use crate::error::Error;
 
@@ -74,10 +74,7 @@ pub fn plan_config(config: &DatapathConfig) -> plan::Config {
         node_ips: Vec::new(),
         cluster_cidrs: config.cluster_cidrs.clone(),
         service_cidrs: config.service_cidrs.clone(),
-        nodeport_addresses: match &config.nodeport_addresses {
-            NodePortAddresses::Primary => plan::NodePortAddresses::Primary,
-            NodePortAddresses::Cidrs(cidrs) => plan::NodePortAddresses::Cidrs(cidrs.clone()),
-        },
+        nodeport_addresses: config.nodeport_addresses.clone(),
         masquerade_all: config.masquerade_all,
     }
 }
@@ -103,16 +100,8 @@ fn netns_path(config: &DatapathConfig) -> Option<PathBuf> {
 /// takes them from the state's node at each sync), the chunking to the datapath (it depends
 /// on the variant).
 pub fn iptables_plan_config(config: &DatapathConfig) -> backend_iptables::plan::Config {
-    use backend_iptables::plan::NodePortAddresses as Npa;
     backend_iptables::plan::Config {
-        node_ips: Vec::new(),
-        cluster_cidrs: config.cluster_cidrs.clone(),
-        service_cidrs: config.service_cidrs.clone(),
-        nodeport_addresses: match &config.nodeport_addresses {
-            NodePortAddresses::Primary => Npa::Primary,
-            NodePortAddresses::Cidrs(cidrs) => Npa::Cidrs(cidrs.clone()),
-        },
-        masquerade_all: config.masquerade_all,
+        node: plan_config(config),
         chunk_chains: None,
     }
 }
@@ -238,7 +227,7 @@ pub fn render(config: &DatapathConfig, state: &ProxyState) -> Result<String, Err
         }
         Backend::Iptables => {
             let mut plan = iptables_plan_config(config);
-            plan.node_ips = state.node.ips.clone();
+            plan.node.node_ips = state.node.ips.clone();
             let plan = backend_iptables::plan::full_plan(state, &plan);
             let mut out = String::new();
             for family in &plan.families {
