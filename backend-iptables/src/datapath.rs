@@ -190,8 +190,8 @@ impl<R: RestoreRunner> IptablesDatapath<R> {
     /// The planner configuration for `state`: empty node IPs come from the state's node.
     fn plan_config_for(&self, state: &ProxyState) -> plan::Config {
         let mut config = self.plan.clone();
-        if config.node_ips.is_empty() {
-            config.node_ips = state.node.ips.clone();
+        if config.node.node_ips.is_empty() {
+            config.node.node_ips = state.node.ips.clone();
         }
         config
     }
@@ -200,7 +200,7 @@ impl<R: RestoreRunner> IptablesDatapath<R> {
     /// returns the save outputs read.
     fn adopt_kernel(&mut self, config: &plan::Config) -> Result<BTreeMap<IpFamily, String>, Error> {
         let mut saved = BTreeMap::new();
-        for family in config.families() {
+        for family in config.node.families() {
             let save = self.runner.save(family, None)?;
             self.shadow.adopt_saved(family, &save);
             saved.insert(family, save);

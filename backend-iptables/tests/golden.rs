@@ -24,6 +24,7 @@ use backend_iptables::Variant;
 use backend_iptables::names::{self, Kind};
 use backend_iptables::plan::{self, Config, NodePortAddresses, Plan, Shadow};
 use backend_iptables::restore::Table;
+use proxy_core::NodeConfig;
 use proxy_core::model::{
     Endpoint, IpFamily, Protocol, ServicePort, ServicePortName, SessionAffinity, SourceRanges,
     TrafficPolicy,
@@ -34,21 +35,30 @@ use testkit::scenarios::{Scenario, Setting, ip, port_name, web3};
 
 fn config() -> Config {
     Config {
-        node_ips: vec![ip("192.168.50.1")],
-        cluster_cidrs: vec!["10.244.0.0/16".parse().expect("cidr")],
-        service_cidrs: vec!["10.96.0.0/16".parse().expect("cidr")],
-        nodeport_addresses: NodePortAddresses::Primary,
-        masquerade_all: false,
+        node: NodeConfig {
+            node_ips: vec![ip("192.168.50.1")],
+            cluster_cidrs: vec!["10.244.0.0/16".parse().expect("cidr")],
+            service_cidrs: vec!["10.96.0.0/16".parse().expect("cidr")],
+            nodeport_addresses: NodePortAddresses::Primary,
+            masquerade_all: false,
+        },
         chunk_chains: None,
     }
 }
 
-fn dual_stack_config() -> Config {
+/// [`config`] with its node configuration changed by `change`.
+fn config_with(change: impl FnOnce(&mut NodeConfig)) -> Config {
     let mut c = config();
-    c.node_ips.push(ip("fd00:50::1"));
-    c.cluster_cidrs.push("fd00:244::/64".parse().expect("cidr"));
-    c.service_cidrs.push("fd00:96::/112".parse().expect("cidr"));
+    change(&mut c.node);
     c
+}
+
+fn dual_stack_config() -> Config {
+    config_with(|n| {
+        n.node_ips.push(ip("fd00:50::1"));
+        n.cluster_cidrs.push("fd00:244::/64".parse().expect("cidr"));
+        n.service_cidrs.push("fd00:96::/112".parse().expect("cidr"));
+    })
 }
 
 /// The configuration of a scenario's setting.
@@ -56,14 +66,11 @@ fn config_for(setting: Setting) -> Config {
     match setting {
         Setting::SingleStack => config(),
         Setting::DualStack => dual_stack_config(),
-        Setting::NodePortsOnAllAddresses => Config {
-            nodeport_addresses: NodePortAddresses::Cidrs(vec!["0.0.0.0/0".parse().expect("cidr")]),
-            ..config()
-        },
-        Setting::MasqueradeAll => Config {
-            masquerade_all: true,
-            ..config()
-        },
+        Setting::NodePortsOnAllAddresses => config_with(|n| {
+            n.nodeport_addresses =
+                NodePortAddresses::Cidrs(vec!["0.0.0.0/0".parse().expect("cidr")]);
+        }),
+        Setting::MasqueradeAll => config_with(|n| n.masquerade_all = true),
     }
 }
 
@@ -436,23 +443,21 @@ fn partial_syncs_equal_full_syncs() {
 fn other_configurations_stay_valid() {
     // Configurations the golden cases do not cover: two pod CIDRs (SVCP-MASQ-OFF-CLUSTER),
     // node ports on CIDRs overlapping loopback, no pod or service CIDRs, masquerade-all.
-    let two_pod_cidrs = Config {
-        cluster_cidrs: vec![
+    let two_pod_cidrs = config_with(|n| {
+        n.cluster_cidrs = vec![
             "10.244.0.0/16".parse().expect("cidr"),
             "10.250.0.0/16".parse().expect("cidr"),
-        ],
-        nodeport_addresses: NodePortAddresses::Cidrs(vec![
+        ];
+        n.nodeport_addresses = NodePortAddresses::Cidrs(vec![
             "127.0.0.0/8".parse().expect("cidr"),
             "0.0.0.0/1".parse().expect("cidr"),
-        ]),
-        ..config()
-    };
-    let bare = Config {
-        cluster_cidrs: Vec::new(),
-        service_cidrs: Vec::new(),
-        masquerade_all: true,
-        ..config()
-    };
+        ]);
+    });
+    let bare = config_with(|n| {
+        n.cluster_cidrs = Vec::new();
+        n.service_cidrs = Vec::new();
+        n.masquerade_all = true;
+    });
     for (i, cfg) in [two_pod_cidrs, bare].into_iter().enumerate() {
         let d = random_walk(cfg.clone(), 0xabc0 + i as u64, 40);
         let p = plan::full_plan(&Scenario::new().state, &cfg);
@@ -565,7 +570,7 @@ fn config_change_is_a_full_sync_and_chunking_is_not_a_change() {
     let p = d.sync(&s.state, &Delta::default(), SyncMode::Partial);
     assert_eq!(p.mode, SyncMode::Partial);
     assert!(p.is_empty());
-    d.config.masquerade_all = true;
+    d.config.node.masquerade_all = true;
     let p = d.sync(&s.state, &Delta::default(), SyncMode::Partial);
     assert_eq!(p.mode, SyncMode::Full);
     d.assert_matches_full(&s.state, "after the config change");
@@ -781,10 +786,7 @@ fn kernel_traffic_through_planned_rules() {
                 })
                 .endpoints(name, Protocol::Tcp, &e, |_| {});
         }
-        let cfg = Config {
-            node_ips: vec![sb.node.ipv4.into()],
-            ..config()
-        };
+        let cfg = config_with(|n| n.node_ips = vec![sb.node.ipv4.into()]);
         let mut d = Driver::new(cfg);
         let full = d.sync(&s.state, &Delta::default(), SyncMode::Full);
         load_plan(&sb.node.ns, variant, &full).expect("full plan loads");

@@ -28,26 +28,21 @@ use std::time::Duration;
 use backend_iptables::datapath::{self, IptablesConfig, IptablesDatapath};
 use backend_iptables::runner::{DEFAULT_LOCK_WAIT, xtables_lock_holder};
 use backend_iptables::{Variant, names, plan};
-use ipnet::IpNet;
 use proxy_core::model::IpFamily;
 use proxy_core::{Datapath, Delta, ProxyState, SyncMode, SyncReport};
 use testkit::Netns;
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
 
-use crate::cluster::{self, Cluster};
+use crate::cluster::Cluster;
 use crate::rig::Result;
 
-/// The iptables planner configuration for `cluster`: the same node IP, pod and service ranges
-/// and node-port addresses as [`Cluster::plan_config`] gives the nftables planner; chunking
-/// left to the datapath (from the variant).
-pub fn plan_config(_cluster: &Cluster) -> plan::Config {
+/// The iptables planner configuration for `cluster`: the node configuration
+/// [`Cluster::plan_config`] gives the nftables planner; chunking left to the datapath (from the
+/// variant).
+pub fn plan_config(cluster: &Cluster) -> plan::Config {
     plan::Config {
-        node_ips: vec![cluster::NODE_IP.into()],
-        cluster_cidrs: vec![IpNet::V4(cluster::CLUSTER_CIDR)],
-        service_cidrs: vec![IpNet::V4(cluster::SERVICE_CIDR)],
-        nodeport_addresses: plan::NodePortAddresses::Primary,
-        masquerade_all: false,
+        node: cluster.plan_config(),
         chunk_chains: None,
     }
 }

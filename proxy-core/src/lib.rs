@@ -17,6 +17,8 @@
 //!   endpoints).
 //! - [`topology::categorize`] picks, per service port, the endpoints for cluster traffic and
 //!   for local-policy traffic, as kube-proxy does.
+//! - [`policy`] holds what both backends decide alike: the node configuration per family
+//!   ([`NodeConfig`]) and each service port's endpoint policy per family ([`PortPolicy`]).
 //! - [`runner::SyncRunner`] calls a [`Datapath`] at a bounded frequency, with periodic full
 //!   resyncs and retries.
 //!
@@ -114,6 +116,7 @@ pub mod fake;
 pub mod manifest;
 pub mod model;
 pub mod object;
+pub mod policy;
 pub mod runner;
 pub mod state;
 pub mod topology;
@@ -123,4 +126,5 @@ pub use datapath::{Datapath, SyncMode, SyncReport};
 pub use error::{Dropped, Error, ObjectKind, ObjectRef, Result, Severity};
 pub use fake::FakeDatapath;
 pub use object::KubeObject;
+pub use policy::{FamilyView, NoEndpoints, NodeConfig, NodePortAddresses, NodePorts, PortPolicy};
 pub use state::{Delta, ProxyState, StaleEndpoint};

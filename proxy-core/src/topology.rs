@@ -89,16 +89,26 @@ pub fn categorize<'a>(
     svc: &ServicePort,
     node: &NodeInfo,
 ) -> Categorized<'a> {
+    categorize_iter(endpoints.iter(), svc, node)
+}
+
+/// [`categorize`] over the endpoints `endpoints` yields, e.g. those of one family of a slice:
+/// the sets borrow from the slice, so nothing is copied.
+pub(crate) fn categorize_iter<'a>(
+    mut endpoints: impl Iterator<Item = &'a Endpoint> + Clone,
+    svc: &ServicePort,
+    node: &NodeInfo,
+) -> Categorized<'a> {
     let uses_cluster = uses_cluster_endpoints(svc);
     let topology = uses_cluster
-        .then(|| topology_mode(endpoints, node))
+        .then(|| mode_of(endpoints.clone(), node))
         .flatten();
-    let cluster = uses_cluster.then(|| cluster_endpoints(endpoints, topology, node));
+    let cluster = uses_cluster.then(|| cluster_endpoints(endpoints.clone(), topology, node));
     let local =
-        uses_local_endpoints(svc).then(|| usable(endpoints.iter().filter(|ep| ep.is_local)));
+        uses_local_endpoints(svc).then(|| usable(endpoints.clone().filter(|ep| ep.is_local)));
     Categorized {
-        all_reachable: union(endpoints, cluster.as_deref(), local.as_deref()),
-        has_any_endpoints: endpoints.iter().any(is_usable),
+        all_reachable: union(endpoints.clone(), cluster.as_deref(), local.as_deref()),
+        has_any_endpoints: endpoints.any(is_usable),
         cluster,
         local,
         topology,
@@ -117,8 +127,16 @@ pub fn uses_local_endpoints(svc: &ServicePort) -> bool {
 
 /// The hint mode the ready `endpoints` allow on `node`, if any (see the module doc).
 pub fn topology_mode(endpoints: &[Endpoint], node: &NodeInfo) -> Option<Topology> {
+    mode_of(endpoints.iter(), node)
+}
+
+/// [`topology_mode`] over the endpoints `endpoints` yields.
+fn mode_of<'a>(
+    endpoints: impl Iterator<Item = &'a Endpoint> + Clone,
+    node: &NodeInfo,
+) -> Option<Topology> {
     // With no ready endpoint, `hints_select` finds no hint naming the target: no mode.
-    let ready = || endpoints.iter().filter(|ep| ep.ready);
+    let ready = || endpoints.clone().filter(|ep| ep.ready);
     if hints_select(ready(), |ep| &ep.node_hints, non_empty(&node.name)) {
         return Some(Topology::SameNode);
     }
@@ -134,15 +152,11 @@ pub fn topology_mode(endpoints: &[Endpoint], node: &NodeInfo) -> Option<Topology
 
 /// The cluster set: ready endpoints admitted by `topology`, else the serving-terminating ones.
 fn cluster_endpoints<'a>(
-    endpoints: &'a [Endpoint],
+    endpoints: impl Iterator<Item = &'a Endpoint> + Clone,
     topology: Option<Topology>,
     node: &NodeInfo,
 ) -> Vec<&'a Endpoint> {
-    usable(
-        endpoints
-            .iter()
-            .filter(|ep| available_for(ep, topology, node)),
-    )
+    usable(endpoints.filter(|ep| available_for(ep, topology, node)))
 }
 
 /// Whether every endpoint has a hint of this kind and at least one names `target`.
@@ -193,7 +207,7 @@ fn usable<'a>(candidates: impl Iterator<Item = &'a Endpoint> + Clone) -> Vec<&'a
 
 /// The endpoints in `cluster` or `local`, each address once, in the order of `endpoints`.
 fn union<'a>(
-    endpoints: &'a [Endpoint],
+    endpoints: impl Iterator<Item = &'a Endpoint>,
     cluster: Option<&[&'a Endpoint]>,
     local: Option<&[&'a Endpoint]>,
 ) -> Vec<&'a Endpoint> {
@@ -205,7 +219,6 @@ fn union<'a>(
         .collect();
     let mut seen = BTreeSet::<SocketAddr>::new();
     endpoints
-        .iter()
         .filter(|ep| chosen.contains(&ptr::from_ref(*ep)) && seen.insert(ep.addr()))
         .collect()
 }

@@ -3,6 +3,7 @@
 mod convert;
 mod fuzz;
 mod manifest;
+mod policy;
 mod runner;
 mod runner_live;
 mod topology;

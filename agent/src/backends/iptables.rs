@@ -11,23 +11,14 @@ use proxy_core::{Datapath, ProxyState};
 use tracing::{debug, info, warn};
 
 use super::{netns_path, nftables};
-use crate::config::{Backend, DatapathConfig, IptablesVariant, NodePortAddresses};
+use crate::config::{Backend, DatapathConfig, IptablesVariant};
 use crate::error::Error;
 
-/// The iptables planner's configuration for `config`; node IPs are left empty (the datapath
-/// takes them from the state's node at each sync), the chunking to the datapath (it depends
-/// on the variant).
+/// The iptables planner's configuration for `config` (see [`DatapathConfig::node_config`]);
+/// the chunking is left to the datapath (it depends on the variant).
 pub fn plan_config(config: &DatapathConfig) -> backend_iptables::plan::Config {
-    use backend_iptables::plan::NodePortAddresses as Npa;
     backend_iptables::plan::Config {
-        node_ips: Vec::new(),
-        cluster_cidrs: config.cluster_cidrs.clone(),
-        service_cidrs: config.service_cidrs.clone(),
-        nodeport_addresses: match &config.nodeport_addresses {
-            NodePortAddresses::Primary => Npa::Primary,
-            NodePortAddresses::Cidrs(cidrs) => Npa::Cidrs(cidrs.clone()),
-        },
-        masquerade_all: config.masquerade_all,
+        node: config.node_config(),
         chunk_chains: None,
     }
 }
@@ -120,7 +111,7 @@ pub async fn cleanup(config: &DatapathConfig) -> Result<(), Error> {
 /// jump rules from the built-in chains included as `-I` lines.
 pub fn render(config: &DatapathConfig, state: &ProxyState) -> String {
     let mut plan = plan_config(config);
-    plan.node_ips = state.node.ips.clone();
+    plan.node.node_ips = state.node.ips.clone();
     let plan = backend_iptables::plan::full_plan(state, &plan);
     let mut out = String::new();
     for family in &plan.families {

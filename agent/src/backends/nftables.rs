@@ -9,22 +9,12 @@ use backend_nft::plan;
 use proxy_core::ProxyState;
 
 use super::{iptables, netns_path};
-use crate::config::{Backend, DatapathConfig, NodePortAddresses};
+use crate::config::{Backend, DatapathConfig};
 use crate::error::Error;
 
-/// The nftables planner's configuration for `config`; node IPs are left empty (the datapath
-/// takes them from the state's node at each sync).
+/// The nftables planner's configuration for `config` (see [`DatapathConfig::node_config`]).
 pub fn plan_config(config: &DatapathConfig) -> plan::Config {
-    plan::Config {
-        node_ips: Vec::new(),
-        cluster_cidrs: config.cluster_cidrs.clone(),
-        service_cidrs: config.service_cidrs.clone(),
-        nodeport_addresses: match &config.nodeport_addresses {
-            NodePortAddresses::Primary => plan::NodePortAddresses::Primary,
-            NodePortAddresses::Cidrs(cidrs) => plan::NodePortAddresses::Cidrs(cidrs.clone()),
-        },
-        masquerade_all: config.masquerade_all,
-    }
+    config.node_config()
 }
 
 /// The nftables datapath's configuration for `config`.

@@ -1,9 +1,8 @@
 //! The configuration's small value types: the backend, the iptables variant, the node-port
-//! addresses. Each parses from and prints as the text a flag or a config file holds, and
-//! (de)serializes as that text.
+//! addresses (proxy-core's). Each parses from and prints as the text a flag or a config file
+//! holds, and (de)serializes as that text.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
 
 use ipnet::IpNet;
@@ -99,90 +98,11 @@ impl FromStr for IptablesVariant {
     }
 }
 
-/// The local addresses NodePorts are served on (`--nodeport-addresses`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum NodePortAddresses {
-    /// `primary`: the primary node IPs (`--node-ip`), upstream nftables mode's default.
-    #[default]
-    Primary,
-    /// `CIDR,..`: every local address within one of these CIDRs; `0.0.0.0/0` and `::/0` mean
-    /// every local address of their family. Never loopback addresses.
-    Cidrs(Vec<IpNet>),
-}
-
-impl NodePortAddresses {
-    /// The CIDRs, if this is a list of CIDRs.
-    pub fn cidrs(&self) -> &[IpNet] {
-        match self {
-            NodePortAddresses::Primary => &[],
-            NodePortAddresses::Cidrs(cidrs) => cidrs,
-        }
-    }
-
-    /// Whether every local address of the family of `family_of` is meant (`0.0.0.0/0` or
-    /// `::/0` listed).
-    pub fn all_local(&self, family_of: IpAddr) -> bool {
-        self.cidrs()
-            .iter()
-            .any(|net| net.prefix_len() == 0 && net.addr().is_ipv4() == family_of.is_ipv4())
-    }
-}
-
-impl FromStr for NodePortAddresses {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.trim() == "primary" {
-            return Ok(NodePortAddresses::Primary);
-        }
-        let mut cidrs = Vec::new();
-        for part in s.split(',').map(str::trim) {
-            match part {
-                "" => return Err("empty entry: expected primary or CIDR,CIDR,..".to_owned()),
-                "primary" => {
-                    return Err("primary cannot be combined with CIDRs".to_owned());
-                }
-                cidr => cidrs.push(parse_cidr(cidr)?),
-            }
-        }
-        Ok(NodePortAddresses::Cidrs(cidrs))
-    }
-}
-
-impl fmt::Display for NodePortAddresses {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NodePortAddresses::Primary => f.write_str("primary"),
-            NodePortAddresses::Cidrs(cidrs) => {
-                let list: Vec<String> = cidrs.iter().map(IpNet::to_string).collect();
-                f.write_str(&list.join(","))
-            }
-        }
-    }
-}
+/// The local addresses NodePorts are served on (`--nodeport-addresses`): `primary` or
+/// `CIDR,..`, as proxy-core parses it.
+pub use proxy_core::policy::NodePortAddresses;
 
 /// Parses a CIDR (`10.244.0.0/16`, `fd00::/64`), with a message that says what is expected.
 pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
-    IpNet::from_str(s).map_err(|_| {
-        if s.parse::<IpAddr>().is_ok() {
-            format!("{s:?} is an address, not a CIDR: add its prefix length, e.g. {s}/24")
-        } else {
-            format!("{s:?} is not a CIDR such as 10.244.0.0/16 or fd00::/64")
-        }
-    })
-}
-
-impl TryFrom<String> for NodePortAddresses {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<NodePortAddresses> for String {
-    fn from(addresses: NodePortAddresses) -> String {
-        addresses.to_string()
-    }
+    proxy_core::policy::parse_cidr(s).map_err(|e| e.to_string())
 }

@@ -82,6 +82,18 @@ pub struct DatapathConfig {
 }
 
 impl DatapathConfig {
+    /// The planners' node configuration; node IPs are left empty (the datapaths take them
+    /// from the state's node at each sync).
+    pub fn node_config(&self) -> proxy_core::policy::NodeConfig {
+        proxy_core::policy::NodeConfig {
+            node_ips: Vec::new(),
+            cluster_cidrs: self.cluster_cidrs.clone(),
+            service_cidrs: self.service_cidrs.clone(),
+            nodeport_addresses: self.nodeport_addresses.clone(),
+            masquerade_all: self.masquerade_all,
+        }
+    }
+
     /// The configuration of a backend that is only asked to clean up: no CIDRs, defaults.
     pub fn for_cleanup(backend: Backend, netns: Option<String>) -> Self {
         DatapathConfig {

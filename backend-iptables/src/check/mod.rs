@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proxy_core::ProxyState;
 use proxy_core::model::IpFamily;
+use proxy_core::policy::NodeConfig;
 use proxy_core::topology::categorize;
 use testkit::arb::Setup;
 use testkit::routes::{self, Node, Outcome};
@@ -142,20 +143,23 @@ fn jump_target(spec: &str) -> Option<&str> {
 /// The configuration of a generated node setup.
 pub fn config(setup: &Setup) -> Config {
     Config {
-        node_ips: setup.node_ips.clone(),
-        cluster_cidrs: setup.cluster_cidrs.clone(),
-        service_cidrs: setup.service_cidrs.clone(),
-        nodeport_addresses: match &setup.nodeport_cidrs {
-            None => NodePortAddresses::Primary,
-            Some(nets) => NodePortAddresses::Cidrs(nets.clone()),
+        node: NodeConfig {
+            node_ips: setup.node_ips.clone(),
+            cluster_cidrs: setup.cluster_cidrs.clone(),
+            service_cidrs: setup.service_cidrs.clone(),
+            nodeport_addresses: match &setup.nodeport_cidrs {
+                None => NodePortAddresses::Primary,
+                Some(nets) => NodePortAddresses::Cidrs(nets.clone()),
+            },
+            masquerade_all: setup.masquerade_all,
         },
-        masquerade_all: setup.masquerade_all,
         chunk_chains: None,
     }
 }
 
 /// The routing-relevant part of `config`, for [`testkit::routes`].
 pub fn node(config: &Config) -> Node {
+    let config = &config.node;
     Node {
         node_ips: config.node_ips.clone(),
         cluster_cidrs: config.cluster_cidrs.clone(),
@@ -201,7 +205,7 @@ pub fn check(tables: &Tables, state: &ProxyState, config: &Config) -> Vec<String
             }
         }
     }
-    for family in config.families() {
+    for family in config.node.families() {
         let Some(tables) = parsed.get(&family) else {
             problems.push(format!("{family}: nothing programmed"));
             continue;

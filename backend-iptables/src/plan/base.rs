@@ -6,11 +6,12 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use proxy_core::model::{IpFamily, Protocol};
+use proxy_core::policy::{FamilyView, NodePorts};
 
 use crate::names::{self, MASQUERADE_MARK};
 use crate::restore::{Table, quote};
 
-use super::{FamilyConfig, JumpRule, NodePorts};
+use super::JumpRule;
 
 /// A chain with a fixed name: static (content from the configuration only) or dispatch (rules
 /// from every service port between a configuration-derived header and trailer).
@@ -96,7 +97,7 @@ impl Fixed {
     }
 
     /// Whether the family has this chain at all.
-    pub(crate) fn exists(self, fc: &FamilyConfig) -> bool {
+    pub(crate) fn exists(self, fc: &FamilyView) -> bool {
         match self {
             Fixed::MasqOffCluster => needs_masq_off_cluster(fc),
             _ => true,
@@ -110,7 +111,7 @@ impl Fixed {
     }
 
     /// Rules before the service-port rules.
-    pub(crate) fn header(self, fc: &FamilyConfig) -> Vec<String> {
+    pub(crate) fn header(self, fc: &FamilyView) -> Vec<String> {
         match self {
             Fixed::MarkMasq => vec![format!("-j MARK --or-mark {MASQUERADE_MARK:#x}")],
             Fixed::MasqOffCluster => {
@@ -135,7 +136,7 @@ impl Fixed {
     }
 
     /// Rules after the service-port rules.
-    pub(crate) fn trailer(self, fc: &FamilyConfig) -> Vec<String> {
+    pub(crate) fn trailer(self, fc: &FamilyView) -> Vec<String> {
         match self {
             Fixed::NatServices => nodeport_jumps(fc, "svcproxy node ports; must be last"),
             Fixed::FilterExternal => nodeport_jumps(fc, "svcproxy node ports without endpoints"),
@@ -157,27 +158,22 @@ impl Fixed {
 
 /// Whether off-cluster sources are matched through `SVCP-MASQ-OFF-CLUSTER` (one rule cannot
 /// say "outside each of several CIDRs").
-pub(crate) fn needs_masq_off_cluster(fc: &FamilyConfig) -> bool {
+pub(crate) fn needs_masq_off_cluster(fc: &FamilyView) -> bool {
     !fc.masquerade_all && fc.cluster_cidrs.len() > 1
 }
 
 /// The rules selecting node-port traffic and jumping to `SVCP-NODEPORTS`; nothing when the
 /// family serves no node ports. Loopback addresses never serve node ports.
-fn nodeport_jumps(fc: &FamilyConfig, comment: &str) -> Vec<String> {
+fn nodeport_jumps(fc: &FamilyView, comment: &str) -> Vec<String> {
     let target = names::NODEPORTS;
     let comment = quote(comment);
     let loopback = loopback(fc.family);
     match &fc.nodeports {
         NodePorts::None => Vec::new(),
-        NodePorts::Primary(ips) => ips
-            .iter()
-            .map(|ip| {
-                format!(
-                    "-d {} -m comment --comment {comment} -j {target}",
-                    host(*ip)
-                )
-            })
-            .collect(),
+        NodePorts::Primary(ip) => vec![format!(
+            "-d {} -m comment --comment {comment} -j {target}",
+            host(*ip)
+        )],
         NodePorts::AllLocal => vec![format!(
             "! -d {loopback} -m comment --comment {comment} -m addrtype --dst-type LOCAL -j {target}"
         )],

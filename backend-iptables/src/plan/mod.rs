@@ -55,11 +55,10 @@ mod service;
 mod shadow;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use ipnet::IpNet;
 use proxy_core::model::{IpFamily, ServicePortName};
+use proxy_core::policy::{FamilyView, NodeConfig};
 use proxy_core::{Delta, ProxyState, SyncMode};
 
 use crate::names::{self, Kind};
@@ -78,126 +77,17 @@ use shadow::{ChainKey, FamilyShadow, PortShadow, content_hash};
 /// minutes).
 pub const NFT_CHUNK_CHAINS: usize = 500;
 
-/// Which addresses node ports are served on (`--nodeport-addresses`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum NodePortAddresses {
-    /// The node's primary IP of each family (kube-proxy's nftables default).
-    #[default]
-    Primary,
-    /// Local addresses within these CIDRs; `0.0.0.0/0` / `::/0` means every local address.
-    /// Loopback addresses never serve node ports.
-    Cidrs(Vec<IpNet>),
-}
+pub use proxy_core::policy::NodePortAddresses;
 
 /// The node-level configuration the rules depend on, and how to cut restores.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
-    /// The node's primary IP per family; also selects the families programmed (none: both).
-    pub node_ips: Vec<IpAddr>,
-    /// Pod CIDRs: traffic from elsewhere to a cluster IP is masqueraded (empty: no detection).
-    pub cluster_cidrs: Vec<IpNet>,
-    /// Service CIDRs: unused ports of cluster IPs are rejected and unallocated addresses
-    /// dropped (empty: neither).
-    pub service_cidrs: Vec<IpNet>,
-    /// Where node ports are served.
-    pub nodeport_addresses: NodePortAddresses,
-    /// Masquerade all traffic to cluster IPs.
-    pub masquerade_all: bool,
+    /// What the rules depend on. Here service CIDRs make unused ports of cluster IPs rejected
+    /// and unallocated addresses dropped.
+    pub node: NodeConfig,
     /// At most this many chains (written + deleted) per document; `None`: one document per
     /// family (see the module documentation for what that does to atomicity).
     pub chunk_chains: Option<usize>,
-}
-
-impl Config {
-    /// The families to program: those of the node IPs, or both when none is given.
-    pub fn families(&self) -> Vec<IpFamily> {
-        let fams: Vec<IpFamily> = IpFamily::ALL
-            .into_iter()
-            .filter(|f| self.node_ips.iter().any(|ip| f.contains(ip)))
-            .collect();
-        if fams.is_empty() {
-            IpFamily::ALL.to_vec()
-        } else {
-            fams
-        }
-    }
-
-    /// Whether `other` yields the same rules (it may cut documents differently).
-    fn same_rules(&self, other: &Config) -> bool {
-        Config {
-            chunk_chains: None,
-            ..self.clone()
-        } == Config {
-            chunk_chains: None,
-            ..other.clone()
-        }
-    }
-
-    fn family(&self, family: IpFamily) -> FamilyConfig {
-        let of = |nets: &[IpNet]| {
-            IpNet::aggregate(
-                &nets
-                    .iter()
-                    .filter(|n| family.contains(&n.addr()))
-                    .map(IpNet::trunc)
-                    .collect(),
-            )
-        };
-        let node_ips: Vec<IpAddr> = self
-            .node_ips
-            .iter()
-            .copied()
-            .filter(|ip| family.contains(ip))
-            .collect();
-        let nodeports = match &self.nodeport_addresses {
-            NodePortAddresses::Primary => match node_ips.first() {
-                Some(ip) => NodePorts::Primary(vec![*ip]),
-                None => NodePorts::None,
-            },
-            NodePortAddresses::Cidrs(cidrs) => {
-                let nets = of(cidrs);
-                if nets.iter().any(|n| n.prefix_len() == 0) {
-                    NodePorts::AllLocal
-                } else if nets.is_empty() {
-                    NodePorts::None
-                } else {
-                    NodePorts::Cidrs(nets)
-                }
-            }
-        };
-        FamilyConfig {
-            family,
-            node_ips,
-            cluster_cidrs: of(&self.cluster_cidrs),
-            service_cidrs: of(&self.service_cidrs),
-            nodeports,
-            masquerade_all: self.masquerade_all,
-        }
-    }
-}
-
-/// How a family selects node-port traffic.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum NodePorts {
-    /// No node-port address in this family.
-    None,
-    /// Every local address except loopback.
-    AllLocal,
-    /// The primary node IP.
-    Primary(Vec<IpAddr>),
-    /// Local addresses inside these CIDRs, except loopback.
-    Cidrs(Vec<IpNet>),
-}
-
-/// [`Config`] narrowed to one family.
-#[derive(Clone, Debug)]
-pub(crate) struct FamilyConfig {
-    pub family: IpFamily,
-    pub node_ips: Vec<IpAddr>,
-    pub cluster_cidrs: Vec<IpNet>,
-    pub service_cidrs: Vec<IpNet>,
-    pub nodeports: NodePorts,
-    pub masquerade_all: bool,
 }
 
 /// A rule the applier must keep in a built-in chain (`-C`, then `-I` if missing): restores
@@ -307,7 +197,10 @@ pub fn plan(
 ) -> Plan {
     let partial = mode == SyncMode::Partial
         && !delta.node_changed
-        && shadow.config.as_ref().is_some_and(|c| c.same_rules(config));
+        && shadow
+            .config
+            .as_ref()
+            .is_some_and(|c| c.node == config.node);
     let mode = if partial {
         SyncMode::Partial
     } else {
@@ -320,8 +213,8 @@ pub fn plan(
     };
     let mut families = Vec::new();
     let mut counts = Counts::default();
-    for family in config.families() {
-        let fc = config.family(family);
+    for family in config.node.families() {
+        let fc = config.node.family(family);
         let old = shadow.families.get(&family);
         let (work, fam) = match (partial, old) {
             (true, Some(old)) => partial_family(state, &fc, &touched, old),
@@ -338,7 +231,7 @@ pub fn plan(
         });
         next.families.insert(family, fam);
     }
-    let enabled = config.families();
+    let enabled = config.node.families();
     let removed_families = shadow
         .families
         .iter()
@@ -446,7 +339,7 @@ fn rank_of(table: Table, name: &str) -> u8 {
 }
 
 /// The fixed chains of a family, filled from every port's dispatch rules.
-fn fixed_chains<'a>(fc: &FamilyConfig, ports: impl Iterator<Item = &'a PortShadow>) -> Vec<Write> {
+fn fixed_chains<'a>(fc: &FamilyView, ports: impl Iterator<Item = &'a PortShadow>) -> Vec<Write> {
     let mut buckets: BTreeMap<Fixed, Vec<&'a str>> = BTreeMap::new();
     for port in ports {
         for (chain, rule) in &port.dispatch {
@@ -500,7 +393,7 @@ fn port_parts(rules: service::PortRules) -> (Vec<Write>, PortShadow) {
 
 fn full_family(
     state: &ProxyState,
-    fc: &FamilyConfig,
+    fc: &FamilyView,
     old: Option<&FamilyShadow>,
 ) -> (Work, FamilyShadow) {
     let mut next = FamilyShadow::default();
@@ -536,7 +429,7 @@ fn full_family(
 
 fn partial_family(
     state: &ProxyState,
-    fc: &FamilyConfig,
+    fc: &FamilyView,
     touched: &BTreeSet<&ServicePortName>,
     old: &FamilyShadow,
 ) -> (Work, FamilyShadow) {

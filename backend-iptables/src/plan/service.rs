@@ -1,23 +1,21 @@
 //! What one service port contributes in one family: its own nat chains (`SVC`, `SVL`, `EXT`,
 //! `FW`, one `SEP` per endpoint) and its rules in the dispatch chains.
 //!
-//! The decisions are backend-nft's (and kube-proxy's): endpoints are sorted into cluster and
-//! local sets by [`categorize`]; cluster IPs use the internal policy's set, external IPs,
-//! load-balancer IPs and node ports the external policy's set; a frontend without usable
-//! endpoints gets a filter rule instead: REJECT when the service has no endpoint at all, DROP
-//! when only a `Local` policy leaves it without one.
+//! The decisions are proxy-core's [`PortPolicy`] (shared with backend-nft, as kube-proxy's):
+//! cluster IPs use the internal policy's endpoints, external IPs, load-balancer IPs and node
+//! ports the external policy's; a frontend without usable endpoints gets a filter rule
+//! instead: REJECT when the service has no endpoint at all, DROP when only a `Local` policy
+//! leaves it without one ([`NoEndpoints`]).
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 use proxy_core::model::{Endpoint, NodeInfo, ServicePort, SourceRanges};
-use proxy_core::topology::categorize;
+use proxy_core::policy::{FamilyView, NoEndpoints, PortPolicy};
 
 use crate::names::{self, Kind};
 
-use super::FamilyConfig;
 use super::base::{Fixed, host, proto_port};
 
 /// A per-service chain and its rules.
@@ -39,47 +37,33 @@ pub(crate) struct PortRules {
 
 /// The rules of `svc` in the family of `fc`; `None` when it has no cluster IP there.
 pub(crate) fn contribute(
-    fc: &FamilyConfig,
+    fc: &FamilyView,
     svc: &ServicePort,
     endpoints: &[Endpoint],
     node: &NodeInfo,
 ) -> Option<PortRules> {
     let family = fc.family;
-    let cluster_ip = svc.cluster_ip(family)?;
-    let eps: Cow<'_, [Endpoint]> = if endpoints.iter().all(|e| family.contains(&e.ip)) {
-        Cow::Borrowed(endpoints)
-    } else {
-        Cow::Owned(
-            endpoints
-                .iter()
-                .filter(|e| family.contains(&e.ip))
-                .cloned()
-                .collect(),
-        )
-    };
-    let sets = categorize(&eps, svc, node);
-    let cluster = sets.cluster.clone().unwrap_or_default();
-    let local = sets.local.clone().unwrap_or_default();
-    let has_endpoints = sets.has_any_endpoints;
-    let internal_local = svc.internal_policy_local();
-    let external_local = svc.external_policy_local();
-    let internal_eps = if internal_local { &local } else { &cluster };
-    let has_internal = has_endpoints && !internal_eps.is_empty();
-    let has_external = has_endpoints && !(external_local && local.is_empty());
-    let uses_external = has_endpoints && svc.externally_accessible() && !cluster.is_empty();
+    let policy = PortPolicy::new(svc, endpoints, node, family)?;
+    let PortPolicy {
+        cluster_ip,
+        internal_local,
+        external_local,
+        has_internal,
+        has_external,
+        uses_external,
+        affinity,
+        ..
+    } = policy;
+    let (cluster, local) = (&policy.cluster, &policy.local);
     let filter_target = |usable: bool| -> Option<(&'static str, &'static str)> {
-        if !has_endpoints {
-            Some(("REJECT", "has no endpoints"))
-        } else if !usable {
-            Some(("DROP", "has no local endpoints"))
-        } else {
-            None
-        }
+        policy.filter(usable).map(|v| {
+            let target = match v {
+                NoEndpoints::Reject => "REJECT",
+                NoEndpoints::Drop => "DROP",
+            };
+            (target, v.reason())
+        })
     };
-    let affinity = svc
-        .session_affinity
-        .map(|a| a.timeout_seconds)
-        .filter(|t| *t > 0);
 
     let port_name = &svc.name;
     let label = port_name.to_string();
@@ -119,7 +103,7 @@ pub(crate) fn contribute(
     };
 
     // Endpoint chains: every endpoint some policy may pick.
-    let sep_names: HashMap<SocketAddr, String> = sets
+    let sep_names: HashMap<SocketAddr, String> = policy
         .all_reachable
         .iter()
         .map(|ep| (ep.addr(), names::endpoint_chain(port_name, ep.addr())))
@@ -130,7 +114,7 @@ pub(crate) fn contribute(
             .cloned()
             .unwrap_or_else(|| names::endpoint_chain(port_name, ep.addr()))
     };
-    for ep in &sets.all_reachable {
+    for ep in &policy.all_reachable {
         let name = sep_name(ep);
         let mut rules = vec![format!("-s {} -j {}", host(ep.ip), names::MARK_MASQ)];
         let recent = match affinity {
@@ -217,12 +201,11 @@ pub(crate) fn contribute(
     if !cluster.is_empty() {
         let masq = masquerade.as_ref().filter(|_| !internal_local);
         out.chains
-            .push(balance(Kind::Svc, &svc_chain, &cluster, masq));
+            .push(balance(Kind::Svc, &svc_chain, cluster, masq));
     }
     if !local.is_empty() {
         let masq = masquerade.as_ref().filter(|_| internal_local);
-        out.chains
-            .push(balance(Kind::Svl, &svl_chain, &local, masq));
+        out.chains.push(balance(Kind::Svl, &svl_chain, local, masq));
     }
 
     // External traffic: ETP Cluster masquerades; ETP Local keeps the source, except for pods

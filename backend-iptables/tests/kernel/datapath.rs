@@ -20,6 +20,7 @@ use backend_iptables::names;
 use backend_iptables::plan::{Config, NodePortAddresses};
 use backend_iptables::restore::Table;
 use backend_iptables::runner::{CommandRunner, RestoreRunner, Restored};
+use proxy_core::NodeConfig;
 use proxy_core::model::{
     Endpoint, IpFamily, NodeInfo, Protocol, ServicePort, ServicePortName, SessionAffinity,
     SourceRanges, TrafficPolicy,
@@ -69,17 +70,19 @@ pub(crate) type Dp = IptablesDatapath<Recording>;
 
 pub(crate) fn config() -> Config {
     Config {
-        node_ips: vec![ip("192.168.50.1"), ip("fd00:50::1")],
-        cluster_cidrs: vec![
-            "10.244.0.0/16".parse().expect("cidr"),
-            "fd00:244::/64".parse().expect("cidr"),
-        ],
-        service_cidrs: vec![
-            "10.96.0.0/16".parse().expect("cidr"),
-            "fd00:96::/112".parse().expect("cidr"),
-        ],
-        nodeport_addresses: NodePortAddresses::Primary,
-        masquerade_all: false,
+        node: NodeConfig {
+            node_ips: vec![ip("192.168.50.1"), ip("fd00:50::1")],
+            cluster_cidrs: vec![
+                "10.244.0.0/16".parse().expect("cidr"),
+                "fd00:244::/64".parse().expect("cidr"),
+            ],
+            service_cidrs: vec![
+                "10.96.0.0/16".parse().expect("cidr"),
+                "fd00:96::/112".parse().expect("cidr"),
+            ],
+            nodeport_addresses: NodePortAddresses::Primary,
+            masquerade_all: false,
+        },
         chunk_chains: None,
     }
 }

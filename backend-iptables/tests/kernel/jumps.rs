@@ -38,7 +38,7 @@ enum Start {
 /// The planned jumps of each family of `state`.
 fn planned(state: &ProxyState) -> Vec<(IpFamily, Vec<JumpRule>)> {
     let mut config = config();
-    config.node_ips = state.node.ips.clone();
+    config.node.node_ips = state.node.ips.clone();
     plan::full_plan(state, &config)
         .families
         .into_iter()

@@ -78,7 +78,7 @@ pub fn check(ruleset: &Ruleset, state: &ProxyState, config: &Config) -> Vec<Stri
             .find(|(t, _)| t.family == family && t.name == TABLE)
             .map(|(_, s)| s)
     };
-    for family in config.families() {
+    for family in config.families().into_iter().map(Family::of) {
         if table_of(family).is_none() {
             problems.push(format!("{}: no table {TABLE}", family.as_str()));
         }

@@ -7,14 +7,13 @@
 
 use ipnet::IpNet;
 use proxy_core::model::Protocol;
+use proxy_core::policy::{FamilyView, NodePorts};
 
 use crate::ir::{
-    Addr, Chain, ChainType, CmpOp, DynsetOp, Element, Expr, Field, Hook, PRIORITY_DSTNAT,
+    Addr, Chain, ChainType, CmpOp, DynsetOp, Element, Expr, Family, Field, Hook, PRIORITY_DSTNAT,
     PRIORITY_SRCNAT, Rule, SetDef, Stmt, Value, Verdict,
 };
 use crate::names::{self, SetName, SharedChain, Target};
-
-use super::FamilyConfig;
 
 /// The base chains: name, type, hook, priority (kube-proxy's contract, plus
 /// `filter-prerouting-post-dnat` for ClientIP affinity).
@@ -291,21 +290,21 @@ fn endpoint_after_dnat() -> Vec<Expr> {
 
 /// The statements that select traffic to a node port's address, or `None` when this family
 /// serves no node ports.
-fn nodeport_match(fc: &FamilyConfig) -> Option<Vec<Stmt>> {
+fn nodeport_match(fc: &FamilyView) -> Option<Vec<Stmt>> {
     let not_loopback = Stmt::Cmp {
         expr: Expr::Ip(Addr::Daddr),
         op: CmpOp::Neq,
-        value: Value::Prefix(fc.family.loopback()),
+        value: Value::Prefix(Family::of(fc.family).loopback()),
     };
     match &fc.nodeports {
-        super::NodePorts::None => None,
-        super::NodePorts::AllLocal => Some(vec![Stmt::FibLocal(Addr::Daddr), not_loopback]),
-        super::NodePorts::Primary(_) => Some(vec![lookup(
+        NodePorts::None => None,
+        NodePorts::AllLocal => Some(vec![Stmt::FibLocal(Addr::Daddr), not_loopback]),
+        NodePorts::Primary(_) => Some(vec![lookup(
             vec![Expr::Ip(Addr::Daddr)],
             SetName::NodeportIps,
             false,
         )]),
-        super::NodePorts::Cidrs(_) => Some(vec![
+        NodePorts::Cidrs(_) => Some(vec![
             Stmt::FibLocal(Addr::Daddr),
             not_loopback,
             lookup(vec![Expr::Ip(Addr::Daddr)], SetName::NodeportIps, false),
@@ -314,7 +313,7 @@ fn nodeport_match(fc: &FamilyConfig) -> Option<Vec<Stmt>> {
 }
 
 /// The rules of the static chains, base-chain jumps first.
-pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
+pub(crate) fn rules(fc: &FamilyView) -> Vec<(&'static str, Rule)> {
     let mut out: Vec<(&'static str, Rule)> = JUMPS
         .iter()
         .map(|(from, to, guard)| {
@@ -368,10 +367,10 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
         stmts.extend(to_dispatch(original_frontend(), SetName::AffinityFrontends));
         add(names::AFFINITY_CHECK, stmts);
     }
-    if fc.nodeports != super::NodePorts::None {
+    if fc.nodeports != NodePorts::None {
         for proto in PROTOCOLS {
             let mut stmts = vec![is_proto(proto)];
-            if fc.nodeports != super::NodePorts::AllLocal {
+            if fc.nodeports != NodePorts::AllLocal {
                 stmts.push(lookup(
                     vec![Expr::CtOriginalDaddr],
                     SetName::NodeportIps,
@@ -456,8 +455,8 @@ pub(crate) fn rules(fc: &FamilyConfig) -> Vec<(&'static str, Rule)> {
 }
 
 /// The shared sets and maps of a family, with the configuration-derived elements.
-pub(crate) fn sets(fc: &FamilyConfig) -> Vec<(SetDef, Vec<Element>)> {
-    let a = fc.family.addr_field();
+pub(crate) fn sets(fc: &FamilyView) -> Vec<(SetDef, Vec<Element>)> {
+    let a = Family::of(fc.family).addr_field();
     let frontend = || vec![a, Field::InetProto, Field::InetService];
     let nodeport = || vec![Field::InetProto, Field::InetService];
     let slot = |mut key: Vec<Field>| {
@@ -488,9 +487,11 @@ pub(crate) fn sets(fc: &FamilyConfig) -> Vec<(SetDef, Vec<Element>)> {
                 prefixes(&fc.service_cidrs),
             ),
             SetName::NodeportIps => match &fc.nodeports {
-                super::NodePorts::Primary(nets) | super::NodePorts::Cidrs(nets) => {
-                    (SetDef::set(n, vec![a]).interval(), prefixes(nets))
-                }
+                NodePorts::Primary(ip) => (
+                    SetDef::set(n, vec![a]).interval(),
+                    prefixes(&[IpNet::from(*ip)]),
+                ),
+                NodePorts::Cidrs(nets) => (SetDef::set(n, vec![a]).interval(), prefixes(nets)),
                 _ => continue,
             },
             SetName::ClusterCidrs | SetName::ServiceCidrs => continue,
@@ -544,7 +545,7 @@ pub(crate) fn sets(fc: &FamilyConfig) -> Vec<(SetDef, Vec<Element>)> {
 }
 
 /// The rules of a shared chain.
-pub(crate) fn shared_rules(fc: &FamilyConfig, chain: SharedChain) -> Vec<Rule> {
+pub(crate) fn shared_rules(fc: &FamilyView, chain: SharedChain) -> Vec<Rule> {
     let numgen = |n: u32| Expr::Numgen {
         modulus: n,
         offset: 0,

@@ -32,11 +32,10 @@ mod service;
 mod shadow;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use ipnet::IpNet;
 use proxy_core::model::ServicePortName;
+use proxy_core::policy::{FamilyView, NodeConfig};
 use proxy_core::{Delta, ProxyState, SyncMode};
 
 use crate::ir::{Chain, Element, Family, Op, Transaction};
@@ -45,113 +44,11 @@ use crate::names::{self, SetName, SharedChain, Target};
 use shadow::{ElemKey, ElemValue, Owners, Patch, PortId, Update, disown, effective, own};
 pub use shadow::{Shadow, ShadowUpdate};
 
-/// Which addresses node ports are served on (`--nodeport-addresses`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum NodePortAddresses {
-    /// The node's primary IP of each family (kube-proxy nftables' default).
-    #[default]
-    Primary,
-    /// Local addresses within these CIDRs; `0.0.0.0/0` / `::/0` means every local address.
-    /// Loopback addresses never serve node ports.
-    Cidrs(Vec<IpNet>),
-}
+pub use proxy_core::policy::NodePortAddresses;
 
-/// The node-level configuration the ruleset depends on. Changing it rebuilds the table.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Config {
-    /// The node's primary IP per family; also selects the families programmed (none: both).
-    pub node_ips: Vec<IpAddr>,
-    /// Pod CIDRs: traffic from elsewhere to a cluster IP is masqueraded (empty: no detection).
-    pub cluster_cidrs: Vec<IpNet>,
-    /// Service CIDRs: an address in them that no service uses is dropped.
-    pub service_cidrs: Vec<IpNet>,
-    /// Where node ports are served.
-    pub nodeport_addresses: NodePortAddresses,
-    /// Masquerade all traffic to cluster IPs.
-    pub masquerade_all: bool,
-}
-
-impl Config {
-    /// The families to program: those of the node IPs, or both when none is given.
-    pub fn families(&self) -> Vec<Family> {
-        let fams: Vec<Family> = Family::ALL
-            .into_iter()
-            .filter(|f| self.node_ips.iter().any(|ip| f.ip_family().contains(ip)))
-            .collect();
-        if fams.is_empty() {
-            Family::ALL.to_vec()
-        } else {
-            fams
-        }
-    }
-
-    fn family(&self, family: Family) -> FamilyConfig {
-        let ipf = family.ip_family();
-        let of = |nets: &[IpNet]| {
-            IpNet::aggregate(
-                &nets
-                    .iter()
-                    .filter(|n| ipf.contains(&n.addr()))
-                    .map(IpNet::trunc)
-                    .collect(),
-            )
-        };
-        let node_ips: Vec<IpAddr> = self
-            .node_ips
-            .iter()
-            .copied()
-            .filter(|ip| ipf.contains(ip))
-            .collect();
-        let nodeports = match &self.nodeport_addresses {
-            NodePortAddresses::Primary => match node_ips.first() {
-                Some(ip) => NodePorts::Primary(vec![IpNet::from(*ip)]),
-                None => NodePorts::None,
-            },
-            NodePortAddresses::Cidrs(cidrs) => {
-                let nets = of(cidrs);
-                if nets.iter().any(|n| n.prefix_len() == 0) {
-                    NodePorts::AllLocal
-                } else if nets.is_empty() {
-                    NodePorts::None
-                } else {
-                    NodePorts::Cidrs(nets)
-                }
-            }
-        };
-        FamilyConfig {
-            family,
-            node_ips,
-            cluster_cidrs: of(&self.cluster_cidrs),
-            service_cidrs: of(&self.service_cidrs),
-            nodeports,
-            masquerade_all: self.masquerade_all,
-        }
-    }
-}
-
-/// How a family selects node-port traffic.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum NodePorts {
-    /// No node-port address in this family.
-    None,
-    /// Every local address except loopback (`fib daddr type local`).
-    AllLocal,
-    /// The primary node IP (`ip daddr @nodeport-ips`).
-    Primary(Vec<IpNet>),
-    /// Local addresses inside these CIDRs, except loopback.
-    Cidrs(Vec<IpNet>),
-}
-
-/// [`Config`] narrowed to one family.
-#[derive(Clone, Debug)]
-pub(crate) struct FamilyConfig {
-    pub family: Family,
-    pub node_ips: Vec<IpAddr>,
-    pub cluster_cidrs: Vec<IpNet>,
-    pub service_cidrs: Vec<IpNet>,
-    pub nodeports: NodePorts,
-    pub masquerade_all: bool,
-}
+/// The node-level configuration the ruleset depends on: proxy-core's, as is. Changing it
+/// rebuilds the table. Service CIDRs make an address in them that no service uses dropped.
+pub type Config = NodeConfig;
 
 /// A planned sync: the transaction to send and the shadow update to commit if it succeeds.
 #[derive(Clone, Debug)]
@@ -190,7 +87,8 @@ pub fn full_transaction(state: &ProxyState, config: &Config) -> Transaction {
     plan_full(state, &Shadow::new(), config).transaction
 }
 
-fn family_configs(config: &Config) -> Vec<FamilyConfig> {
+/// The configuration of each family to program.
+fn family_views(config: &Config) -> Vec<FamilyView> {
     config
         .families()
         .into_iter()
@@ -276,11 +174,11 @@ fn add_dispatch_rules(
 /// Adds the rules of `chains` (after the chains and sets they refer to exist).
 fn add_shared_rules(
     tx: &mut Transaction,
-    fcs: &[FamilyConfig],
+    fcs: &[FamilyView],
     chains: &BTreeSet<(Family, SharedChain)>,
 ) {
     for (f, c) in chains {
-        let Some(fc) = fcs.iter().find(|fc| fc.family == *f) else {
+        let Some(fc) = fcs.iter().find(|fc| fc.family == f.ip_family()) else {
             continue;
         };
         for rule in base::shared_rules(fc, *c) {
@@ -296,8 +194,8 @@ fn add_shared_rules(
 }
 
 fn plan_full(state: &ProxyState, old: &Shadow, config: &Config) -> Plan {
-    let fcs = family_configs(config);
-    let families: Vec<Family> = fcs.iter().map(|fc| fc.family).collect();
+    let fcs = family_views(config);
+    let families: Vec<Family> = fcs.iter().map(|fc| Family::of(fc.family)).collect();
     let fresh = old.config.as_ref() != Some(config);
 
     // The new shadow, from scratch.
@@ -338,7 +236,7 @@ fn plan_full(state: &ProxyState, old: &Shadow, config: &Config) -> Plan {
         // Empty every chain and set we own, except the dynamic `affinity` map: a periodic
         // full sync must not forget which endpoint each client is pinned to.
         for fc in &fcs {
-            let f = fc.family;
+            let f = Family::of(fc.family);
             let chains = base::chains().into_iter().map(|c| c.name).chain(
                 old.chains
                     .iter()
@@ -372,7 +270,7 @@ fn plan_full(state: &ProxyState, old: &Shadow, config: &Config) -> Plan {
     }
 
     for fc in &fcs {
-        let f = fc.family;
+        let f = Family::of(fc.family);
         let shared: BTreeSet<(Family, SharedChain)> = next
             .chains
             .iter()
@@ -429,7 +327,7 @@ fn plan_full(state: &ProxyState, old: &Shadow, config: &Config) -> Plan {
 }
 
 fn plan_partial(state: &ProxyState, delta: &Delta, old: &Shadow, config: &Config) -> Plan {
-    let fcs = family_configs(config);
+    let fcs = family_views(config);
     let touched: BTreeSet<&ServicePortName> = delta.changed.iter().chain(&delta.deleted).collect();
 
     // Owners of every touched element, before (from the shadow) and after.

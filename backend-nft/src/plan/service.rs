@@ -2,12 +2,12 @@
 //! endpoints by slot, its no-endpoint entries, firewall and hairpin entries, and the shared
 //! chains its elements send packets to (through their dispatch ids).
 //!
-//! The rules follow kube-proxy's nftables proxier (`syncProxyRules`): endpoints are sorted
-//! into cluster and local sets by [`proxy_core::topology::categorize`] (ready, else
-//! serving-terminating; topology hints), cluster IPs use the internal policy's set, external
-//! IPs, load-balancer IPs and node ports use the external policy's set, and a frontend without
-//! usable endpoints gets a `no-endpoint-*` entry instead: `goto reject-chain` when the
-//! service has no endpoint at all, `drop` when only a `Local` policy leaves it without one.
+//! The rules follow kube-proxy's nftables proxier (`syncProxyRules`), with the decisions of
+//! proxy-core's [`PortPolicy`] (shared with backend-iptables): cluster IPs use the internal
+//! policy's endpoints, external IPs, load-balancer IPs and node ports the external policy's,
+//! and a frontend without usable endpoints gets a `no-endpoint-*` entry instead ([`NoEndpoints`]):
+//! `goto reject-chain` when the service has no endpoint at all, `drop` when only a `Local`
+//! policy leaves it without one.
 //!
 //! Every element is plain data: where a packet goes is a dispatch id ([`Target::id`]) that the
 //! map's dispatch chain ([`SetName::dispatch_chain`]) turns into the verdict.
@@ -17,12 +17,11 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use proxy_core::model::{Endpoint, NodeInfo, ServicePort, SourceRanges};
-use proxy_core::topology::categorize;
+use proxy_core::policy::{FamilyView, NoEndpoints, PortPolicy};
 
 use crate::ir::{ElemData, Family, Value};
 use crate::names::{self, SetName, SharedChain, Target};
 
-use super::FamilyConfig;
 use super::shadow::{ElemKey, ElemValue};
 
 /// The elements and shared chains one service port needs.
@@ -36,7 +35,7 @@ pub(crate) struct Contribution {
 
 /// Builds the contribution of `svc` for every configured family.
 pub(crate) fn contribute(
-    families: &[FamilyConfig],
+    families: &[FamilyView],
     svc: &ServicePort,
     endpoints: &[Endpoint],
     node: &NodeInfo,
@@ -132,53 +131,39 @@ fn count(eps: &[&Endpoint]) -> u32 {
     u32::try_from(eps.len()).unwrap_or(u32::MAX)
 }
 
+/// Adds the elements of `svc` in the family of `fc` (nothing without a cluster IP there).
 fn family(
     c: &mut Contribution,
-    fc: &FamilyConfig,
+    fc: &FamilyView,
     svc: &ServicePort,
     endpoints: &[Endpoint],
     node: &NodeInfo,
 ) {
-    let ipf = fc.family.ip_family();
-    let Some(cluster_ip) = svc.cluster_ip(ipf) else {
+    let ipf = fc.family;
+    let Some(policy) = PortPolicy::new(svc, endpoints, node, ipf) else {
         return;
     };
-    let eps: Vec<Endpoint> = endpoints
-        .iter()
-        .filter(|e| ipf.contains(&e.ip))
-        .cloned()
-        .collect();
-    let sets = categorize(&eps, svc, node);
-    let cluster = sets.cluster.clone().unwrap_or_default();
-    let local = sets.local.clone().unwrap_or_default();
-    let has_endpoints = sets.has_any_endpoints;
-    let internal = if svc.internal_policy_local() {
-        &local
-    } else {
-        &cluster
-    };
-    let external_local = svc.external_policy_local();
-    let has_internal = has_endpoints && !internal.is_empty();
-    let has_external = has_endpoints && !(external_local && local.is_empty());
-    let uses_external = has_endpoints && svc.externally_accessible() && !cluster.is_empty();
+    let PortPolicy {
+        cluster_ip,
+        external_local,
+        has_endpoints,
+        has_internal,
+        has_external,
+        uses_external,
+        affinity,
+        ..
+    } = policy;
+    let (cluster, local, internal) = (&policy.cluster, &policy.local, policy.internal());
     let filter_verdict = |usable: bool| {
-        if !has_endpoints {
-            Some(Target::Reject)
-        } else if !usable {
-            Some(Target::Drop)
-        } else {
-            None
-        }
+        policy.filter(usable).map(|v| match v {
+            NoEndpoints::Reject => Target::Reject,
+            NoEndpoints::Drop => Target::Drop,
+        })
     };
-
-    let affinity = svc
-        .session_affinity
-        .map(|a| a.timeout_seconds)
-        .filter(|t| *t > 0);
 
     let mut b = Builder {
         c,
-        family: fc.family,
+        family: Family::of(ipf),
         comment: names::comment(&svc.name),
     };
     let proto = Value::Proto(svc.protocol());
@@ -221,26 +206,26 @@ fn family(
                 b.dispatch(
                     SetName::ServiceIps,
                     key.clone(),
-                    SharedChain::EtpLocal(count(&cluster)),
+                    SharedChain::EtpLocal(count(cluster)),
                 );
                 if !local.is_empty() {
                     b.dispatch(
                         SetName::LocalEndpointIps,
                         key.clone(),
-                        SharedChain::LocalEndpoints(count(&local)),
+                        SharedChain::LocalEndpoints(count(local)),
                     );
-                    b.slots(SetName::LocalEndpoints, &key, &local);
+                    b.slots(SetName::LocalEndpoints, &key, local);
                 }
             } else {
                 b.dispatch(
                     SetName::ServiceIps,
                     key.clone(),
-                    SharedChain::External(count(&cluster)),
+                    SharedChain::External(count(cluster)),
                 );
             }
-            b.slots(SetName::ServiceEndpoints, &key, &cluster);
+            b.slots(SetName::ServiceEndpoints, &key, cluster);
             if let Some(t) = affinity {
-                b.affinity(false, &key, t, &[&cluster, &local]);
+                b.affinity(false, &key, t, &[cluster, local]);
             }
         }
         if let Some(v) = filter_verdict(has_external) {
@@ -285,26 +270,26 @@ fn family(
                 b.dispatch(
                     SetName::ServiceNodeports,
                     key.clone(),
-                    SharedChain::NodeportEtpLocal(count(&cluster)),
+                    SharedChain::NodeportEtpLocal(count(cluster)),
                 );
                 if !local.is_empty() {
                     b.dispatch(
                         SetName::LocalNodeports,
                         key.clone(),
-                        SharedChain::NodeportLocalEndpoints(count(&local)),
+                        SharedChain::NodeportLocalEndpoints(count(local)),
                     );
-                    b.slots(SetName::NodeportLocalEndpoints, &key, &local);
+                    b.slots(SetName::NodeportLocalEndpoints, &key, local);
                 }
             } else {
                 b.dispatch(
                     SetName::ServiceNodeports,
                     key.clone(),
-                    SharedChain::NodeportExternal(count(&cluster)),
+                    SharedChain::NodeportExternal(count(cluster)),
                 );
             }
-            b.slots(SetName::NodeportEndpoints, &key, &cluster);
+            b.slots(SetName::NodeportEndpoints, &key, cluster);
             if let Some(t) = affinity {
-                b.affinity(true, &key, t, &[&cluster, &local]);
+                b.affinity(true, &key, t, &[cluster, local]);
             }
         }
         if let Some(v) = filter_verdict(has_external) {
@@ -313,7 +298,7 @@ fn family(
     }
 
     // Hairpin: every endpoint traffic may be DNATed to.
-    for ep in &sets.all_reachable {
+    for ep in &policy.all_reachable {
         b.add(
             SetName::HairpinEndpoints,
             vec![Value::Addr(ep.ip), Value::Addr(ep.ip)],
