@@ -96,6 +96,7 @@ fn demo(demo: &DemoConfig, stop: &AtomicBool, rt: &tokio::runtime::Handle) -> Re
         cluster_cidrs: vec![cidr("10.244.0.0/16")?, cidr("fd00:244::/64")?],
         service_cidrs: Vec::new(),
         nodeport_addresses: NodePortAddresses::Primary,
+        detect_local: Default::default(),
         masquerade_all: false,
         iptables_variant: demo.iptables_variant,
         // Unused: the demo programs a sandbox namespace of its own and takes no lock.

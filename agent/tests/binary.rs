@@ -30,6 +30,7 @@ fn help_lists_the_subcommands_and_flags() {
         "--node-name",
         "--node-ip",
         "--cluster-cidr",
+        "--detect-local-mode",
         "--service-cidr",
         "--nodeport-addresses",
         "--masquerade-all",
@@ -98,4 +99,44 @@ fn a_usage_error_exits_2() {
     let out = svcproxy(&["sync", "--source", "kube"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--backend"));
+}
+
+/// `--detect-local-mode NodeCIDR` takes the pod network from the Node's `spec.podCIDRs`:
+/// `dump` shows the node's pod CIDR where `ClusterCIDR` shows `--cluster-cidr`, on both
+/// backends.
+#[test]
+fn node_cidr_local_detection_uses_the_nodes_pod_cidrs() {
+    let mut text = crate::common::service_yaml("web", "10.96.0.10", "10.244.7.5");
+    text.push_str(
+        "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: node-a\n\
+         spec:\n  podCIDRs: [\"10.244.7.0/24\"]\n",
+    );
+    let file = crate::common::TempFile::with("detect-local.yaml", &text);
+    let source = format!("file:{}", file.path().display());
+    for backend in ["nftables", "iptables"] {
+        let dump = |mode: &str| {
+            let out = svcproxy(&[
+                "dump",
+                "--backend",
+                backend,
+                "--source",
+                &source,
+                "--node-name",
+                "node-a",
+                "--node-ip",
+                "192.168.0.2",
+                "--cluster-cidr",
+                "10.244.0.0/16",
+                "--detect-local-mode",
+                mode,
+            ]);
+            assert!(out.status.success(), "{backend} {mode}: {}", stderr(&out));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let (cluster, node) = (dump("ClusterCIDR"), dump("NodeCIDR"));
+        assert!(cluster.contains("10.244.0.0/16"), "{backend}:\n{cluster}");
+        assert!(!cluster.contains("10.244.7.0/24"), "{backend}:\n{cluster}");
+        assert!(node.contains("10.244.7.0/24"), "{backend}:\n{node}");
+        assert!(!node.contains("10.244.0.0/16"), "{backend}:\n{node}");
+    }
 }

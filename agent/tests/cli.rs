@@ -131,6 +131,7 @@ fn sync_defaults() {
                 cluster_cidrs: vec![],
                 service_cidrs: vec![],
                 nodeport_addresses: NodePortAddresses::Primary,
+                detect_local: Default::default(),
                 masquerade_all: false,
                 iptables_variant: IptablesVariant::Auto,
                 lock_wait: Duration::from_secs(5),

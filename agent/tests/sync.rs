@@ -31,6 +31,7 @@ fn config(path: &Path) -> ProxyConfig {
             cluster_cidrs: vec![],
             service_cidrs: vec![],
             nodeport_addresses: NodePortAddresses::Primary,
+            detect_local: Default::default(),
             masquerade_all: false,
             iptables_variant: IptablesVariant::Auto,
             lock_wait: svcproxy::lock::DEFAULT_WAIT,

@@ -187,13 +187,13 @@ impl<R: RestoreRunner> IptablesDatapath<R> {
         self.inject_failure = true;
     }
 
-    /// The planner configuration for `state`: empty node IPs come from the state's node.
+    /// The planner configuration for `state`, completed from the state's node
+    /// ([`proxy_core::policy::NodeConfig::for_node`]).
     fn plan_config_for(&self, state: &ProxyState) -> plan::Config {
-        let mut config = self.plan.clone();
-        if config.node.node_ips.is_empty() {
-            config.node.node_ips = state.node.ips.clone();
+        plan::Config {
+            node: self.plan.node.for_node(&state.node),
+            ..self.plan.clone()
         }
-        config
     }
 
     /// Records in the shadow the chains of ours the kernel holds now (families of `config`);

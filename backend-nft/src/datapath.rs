@@ -183,13 +183,10 @@ impl NftDatapath {
         self.inject_failure = true;
     }
 
-    /// The planner configuration for `state`: empty node IPs come from the state's node.
+    /// The planner configuration for `state`, completed from the state's node
+    /// ([`proxy_core::policy::NodeConfig::for_node`]).
     fn plan_config(&self, state: &ProxyState) -> plan::Config {
-        let mut config = self.config.plan.clone();
-        if config.node_ips.is_empty() {
-            config.node_ips = state.node.ips.clone();
-        }
-        config
+        self.config.plan.for_node(&state.node)
     }
 
     /// Encodes `tx` (creating tables with `table_flags`) and applies it as one batch; the

@@ -77,6 +77,7 @@ fn cluster(services: u32, endpoints: u32) -> (ProxyState, Config) {
         service_cidrs: vec!["10.96.0.0/12".parse().expect("cidr")],
         nodeport_addresses: NodePortAddresses::Primary,
         masquerade_all: false,
+        ..Config::default()
     };
     (state, config)
 }

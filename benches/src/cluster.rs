@@ -217,6 +217,7 @@ impl Cluster {
             service_cidrs: vec![IpNet::V4(SERVICE_CIDR)],
             nodeport_addresses: NodePortAddresses::Primary,
             masquerade_all: false,
+            ..Config::default()
         }
     }
 }

@@ -9,7 +9,8 @@ use proxy_core::model::{
     TrafficPolicy,
 };
 use proxy_core::policy::{
-    NoEndpoints, NodeConfig, NodePortAddresses, NodePortAddressesError, NodePorts, PortPolicy,
+    LocalDetection, NoEndpoints, NodeConfig, NodePortAddresses, NodePortAddressesError, NodePorts,
+    PortPolicy,
 };
 
 fn ip(s: &str) -> IpAddr {
@@ -270,4 +271,34 @@ fn no_cluster_ip_in_the_family_is_no_policy() {
     assert!(PortPolicy::new(&svc, &eps, &node(), IpFamily::V6).is_none());
     let p = PortPolicy::new(&svc, &eps, &node(), IpFamily::V4).expect("a cluster IP");
     assert!(!p.has_endpoints);
+}
+
+#[test]
+fn for_node_fills_node_ips_and_takes_pod_cidrs_by_node_cidr() {
+    let mut node = NodeInfo::new("node-a");
+    node.ips = vec![ip("192.168.0.9")];
+    node.pod_cidrs = nets(&["10.244.7.0/24"]);
+    let unset = NodeConfig {
+        node_ips: Vec::new(),
+        ..dual()
+    };
+    // ClusterCIDR: the configured pod network stays; missing node IPs come from the node.
+    let by_cluster = unset.for_node(&node);
+    assert_eq!(by_cluster.node_ips, node.ips);
+    assert_eq!(by_cluster.cluster_cidrs, dual().cluster_cidrs);
+    // Configured node IPs win; NodeCIDR takes the node's pod CIDRs (none yet: none).
+    let by_node = NodeConfig {
+        detect_local: LocalDetection::NodeCidr,
+        ..dual()
+    };
+    assert_eq!(by_node.for_node(&node).node_ips, dual().node_ips);
+    assert_eq!(by_node.for_node(&node).cluster_cidrs, node.pod_cidrs);
+    assert!(
+        by_node
+            .for_node(&NodeInfo::new("node-a"))
+            .cluster_cidrs
+            .is_empty()
+    );
+    assert_eq!("NodeCIDR".parse(), Ok(LocalDetection::NodeCidr));
+    assert!("nodecidr".parse::<LocalDetection>().is_err());
 }

@@ -111,7 +111,7 @@ pub async fn cleanup(config: &DatapathConfig) -> Result<(), Error> {
 /// jump rules from the built-in chains included as `-I` lines.
 pub fn render(config: &DatapathConfig, state: &ProxyState) -> String {
     let mut plan = plan_config(config);
-    plan.node.node_ips = state.node.ips.clone();
+    plan.node = plan.node.for_node(&state.node);
     let plan = backend_iptables::plan::full_plan(state, &plan);
     let mut out = String::new();
     for family in &plan.families {

@@ -47,8 +47,7 @@ pub fn open(config: &DatapathConfig) -> Result<NftDatapath, Error> {
 /// The planner's full sync of `state`, applied to an empty in-memory kernel and printed the
 /// way `nft list ruleset` prints it.
 pub fn render(config: &DatapathConfig, state: &ProxyState) -> Result<String, Error> {
-    let mut plan = plan_config(config);
-    plan.node_ips = state.node.ips.clone();
+    let plan = plan_config(config).for_node(&state.node);
     let tx = plan::full_transaction(state, &plan);
     let ruleset = Ruleset::from_transaction(&tx).map_err(Error::Plan)?;
     Ok(backend_nft::render::ruleset(&ruleset))

@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
-use crate::config::{Backend, IptablesVariant, NodePortAddresses, parse_cidr};
+use crate::config::{Backend, IptablesVariant, LocalDetection, NodePortAddresses, parse_cidr};
 use crate::duration::parse_duration;
 
 /// svcproxy: a Kubernetes service proxy, a drop-in alternative to kube-proxy.
@@ -141,6 +141,15 @@ pub struct ProxyArgs {
     /// pod traffic cannot be told apart from other traffic.
     #[arg(long = "cluster-cidr", value_name = "CIDR", value_parser = parse_cidr)]
     pub cluster_cidrs: Vec<IpNet>,
+
+    /// How traffic from pods is told apart: `ClusterCIDR` (from --cluster-cidr) or `NodeCIDR`
+    /// (from this node's pod CIDRs, the Node's `spec.podCIDRs`), as kube-proxy's flag.
+    #[arg(
+        long,
+        value_name = "ClusterCIDR|NodeCIDR",
+        default_value = "ClusterCIDR"
+    )]
+    pub detect_local_mode: LocalDetection,
 
     /// The cluster's service range (repeatable): traffic to an address of it that no service
     /// uses is dropped.

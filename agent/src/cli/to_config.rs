@@ -75,6 +75,7 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
                 backend: args.backend,
                 netns: args.netns,
                 cluster_cidrs,
+                detect_local: args.detect_local_mode,
                 service_cidrs,
                 nodeport_addresses,
                 masquerade_all: args.masquerade_all,

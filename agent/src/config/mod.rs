@@ -21,6 +21,7 @@ use proxy_core::runner::RunnerConfig;
 use serde::{Deserialize, Serialize};
 
 pub use kinds::{Backend, IptablesVariant, NodePortAddresses, parse_cidr};
+pub use proxy_core::policy::LocalDetection;
 
 /// A flag with a value that cannot be used, or flags that contradict each other.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +68,9 @@ pub struct DatapathConfig {
     pub netns: Option<String>,
     /// The pod network, normalized and deduplicated; empty: pod traffic cannot be told apart.
     pub cluster_cidrs: Vec<IpNet>,
+    /// Where the pod network comes from: `cluster_cidrs`, or the Node's pod CIDRs.
+    #[serde(default)]
+    pub detect_local: LocalDetection,
     /// The service ranges, normalized and deduplicated.
     pub service_cidrs: Vec<IpNet>,
     /// Where NodePorts are served.
@@ -88,6 +92,7 @@ impl DatapathConfig {
         proxy_core::policy::NodeConfig {
             node_ips: Vec::new(),
             cluster_cidrs: self.cluster_cidrs.clone(),
+            detect_local: self.detect_local,
             service_cidrs: self.service_cidrs.clone(),
             nodeport_addresses: self.nodeport_addresses.clone(),
             masquerade_all: self.masquerade_all,
@@ -100,6 +105,7 @@ impl DatapathConfig {
             backend,
             netns,
             cluster_cidrs: Vec::new(),
+            detect_local: LocalDetection::default(),
             service_cidrs: Vec::new(),
             nodeport_addresses: NodePortAddresses::Primary,
             masquerade_all: false,

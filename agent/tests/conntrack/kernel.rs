@@ -224,6 +224,7 @@ impl Rig {
             service_cidrs: Vec::new(),
             nodeport_addresses: NodePortAddresses::Primary,
             masquerade_all: false,
+            detect_local: Default::default(),
         };
         let datapath = NftDatapath::new(NftConfig {
             netns: Some(node.to_path_buf()),

@@ -27,7 +27,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proxy_core::ProxyState;
 use proxy_core::model::IpFamily;
-use proxy_core::policy::NodeConfig;
 use proxy_core::topology::categorize;
 use testkit::arb::Setup;
 use testkit::routes::{self, Node, Outcome};
@@ -143,16 +142,7 @@ fn jump_target(spec: &str) -> Option<&str> {
 /// The configuration of a generated node setup.
 pub fn config(setup: &Setup) -> Config {
     Config {
-        node: NodeConfig {
-            node_ips: setup.node_ips.clone(),
-            cluster_cidrs: setup.cluster_cidrs.clone(),
-            service_cidrs: setup.service_cidrs.clone(),
-            nodeport_addresses: match &setup.nodeport_cidrs {
-                None => NodePortAddresses::Primary,
-                Some(nets) => NodePortAddresses::Cidrs(nets.clone()),
-            },
-            masquerade_all: setup.masquerade_all,
-        },
+        node: setup.node_config(),
         chunk_chains: None,
     }
 }

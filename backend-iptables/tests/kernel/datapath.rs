@@ -82,6 +82,7 @@ pub(crate) fn config() -> Config {
             ],
             nodeport_addresses: NodePortAddresses::Primary,
             masquerade_all: false,
+            detect_local: Default::default(),
         },
         chunk_chains: None,
     }

@@ -39,16 +39,7 @@ use trace::Tracer;
 
 /// The configuration of a generated node setup.
 pub fn config(setup: &Setup) -> Config {
-    Config {
-        node_ips: setup.node_ips.clone(),
-        cluster_cidrs: setup.cluster_cidrs.clone(),
-        service_cidrs: setup.service_cidrs.clone(),
-        nodeport_addresses: match &setup.nodeport_cidrs {
-            None => NodePortAddresses::Primary,
-            Some(nets) => NodePortAddresses::Cidrs(nets.clone()),
-        },
-        masquerade_all: setup.masquerade_all,
-    }
+    setup.node_config()
 }
 
 /// The routing-relevant part of `config`, for [`testkit::routes`].

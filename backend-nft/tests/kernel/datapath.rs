@@ -58,6 +58,7 @@ fn config() -> Config {
         ],
         nodeport_addresses: NodePortAddresses::Primary,
         masquerade_all: false,
+        detect_local: Default::default(),
     }
 }
 

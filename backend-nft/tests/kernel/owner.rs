@@ -101,6 +101,7 @@ fn config() -> Config {
         service_cidrs: vec!["10.96.0.0/16".parse().expect("cidr")],
         nodeport_addresses: NodePortAddresses::Primary,
         masquerade_all: false,
+        detect_local: Default::default(),
     }
 }
 

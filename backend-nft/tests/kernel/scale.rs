@@ -86,6 +86,7 @@ fn cluster(pods: usize) -> (ProxyState, Config) {
         service_cidrs: vec!["10.96.0.0/12".parse().expect("cidr")],
         nodeport_addresses: NodePortAddresses::Primary,
         masquerade_all: false,
+        detect_local: Default::default(),
     };
     (state, config)
 }

@@ -17,5 +17,5 @@ mod node;
 mod port;
 
 pub use addresses::{NodePortAddresses, NodePortAddressesError, parse_cidr};
-pub use node::{FamilyView, NodeConfig, NodePorts};
+pub use node::{FamilyView, LocalDetection, NodeConfig, NodePorts};
 pub use port::{NoEndpoints, PortPolicy};

@@ -6,7 +6,49 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::NodePortAddresses;
-use crate::model::IpFamily;
+use crate::model::{IpFamily, NodeInfo};
+
+/// How traffic from this node's pods is told apart (kube-proxy's `detectLocalMode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LocalDetection {
+    /// From the cluster's pod network, [`NodeConfig::cluster_cidrs`].
+    #[default]
+    #[serde(rename = "ClusterCIDR")]
+    ClusterCidr,
+    /// From this node's pod CIDRs, the Node's `spec.podCIDRs` ([`NodeInfo::pod_cidrs`]).
+    #[serde(rename = "NodeCIDR")]
+    NodeCidr,
+}
+
+impl LocalDetection {
+    /// Every mode.
+    pub const ALL: [LocalDetection; 2] = [LocalDetection::ClusterCidr, LocalDetection::NodeCidr];
+
+    /// The mode's name, as kube-proxy spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LocalDetection::ClusterCidr => "ClusterCIDR",
+            LocalDetection::NodeCidr => "NodeCIDR",
+        }
+    }
+}
+
+impl std::fmt::Display for LocalDetection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for LocalDetection {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LocalDetection::ALL
+            .into_iter()
+            .find(|mode| mode.name() == s)
+            .ok_or_else(|| format!("unknown local detection mode {s:?}: ClusterCIDR or NodeCIDR"))
+    }
+}
 
 /// The node-level settings every backend's rules depend on.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,8 +57,11 @@ pub struct NodeConfig {
     /// The node's primary IP per family; also selects the families programmed (none: both).
     pub node_ips: Vec<IpAddr>,
     /// Pod CIDRs: traffic from elsewhere to a cluster IP is masqueraded (empty: pod traffic
-    /// cannot be told apart).
+    /// cannot be told apart). With [`LocalDetection::NodeCidr`], [`NodeConfig::for_node`]
+    /// sets them to the node's pod CIDRs.
     pub cluster_cidrs: Vec<IpNet>,
+    /// Where [`NodeConfig::cluster_cidrs`] come from.
+    pub detect_local: LocalDetection,
     /// Service CIDRs: traffic to an address in them that no service uses is refused (empty:
     /// no such check).
     pub service_cidrs: Vec<IpNet>,
@@ -27,6 +72,20 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// This configuration completed from what is known of the node: its IPs when none are
+    /// configured, and its pod CIDRs as the pod network with [`LocalDetection::NodeCidr`].
+    /// Each datapath calls it at each sync, so a change of the Node takes effect.
+    pub fn for_node(&self, node: &NodeInfo) -> NodeConfig {
+        let mut config = self.clone();
+        if config.node_ips.is_empty() {
+            config.node_ips = node.ips.clone();
+        }
+        if config.detect_local == LocalDetection::NodeCidr {
+            config.cluster_cidrs = node.pod_cidrs.clone();
+        }
+        config
+    }
+
     /// The families to program: those of the node IPs, or both when none is given.
     pub fn families(&self) -> Vec<IpFamily> {
         let families: Vec<IpFamily> = IpFamily::ALL

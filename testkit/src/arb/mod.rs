@@ -138,6 +138,24 @@ pub struct Setup {
     pub masquerade_all: bool,
 }
 
+impl Setup {
+    /// The node configuration both planners take for this setup.
+    pub fn node_config(&self) -> proxy_core::policy::NodeConfig {
+        use proxy_core::policy::NodePortAddresses;
+        proxy_core::policy::NodeConfig {
+            node_ips: self.node_ips.clone(),
+            cluster_cidrs: self.cluster_cidrs.clone(),
+            service_cidrs: self.service_cidrs.clone(),
+            nodeport_addresses: match &self.nodeport_cidrs {
+                None => NodePortAddresses::Primary,
+                Some(nets) => NodePortAddresses::Cidrs(nets.clone()),
+            },
+            masquerade_all: self.masquerade_all,
+            ..Default::default()
+        }
+    }
+}
+
 /// One of [`setups`].
 pub fn setup() -> impl Strategy<Value = Setup> {
     proptest::sample::select(setups())
