@@ -74,24 +74,31 @@ impl Cluster {
     /// If the endpoints do not fit in [`CLUSTER_CIDR`], the services (plus room for extras) in
     /// [`SERVICE_CIDR`], or the alternates in [`SPARE_CIDR`].
     pub fn new(services: u32, endpoints: u32) -> Self {
-        let pod_room = 1u64 << (32 - CLUSTER_CIDR.prefix_len());
-        let service_room = 1u64 << (32 - SERVICE_CIDR.prefix_len());
-        assert!(
-            u64::from(services) * u64::from(endpoints) + 2 <= pod_room,
-            "{services} x {endpoints} endpoints do not fit in {CLUSTER_CIDR}"
-        );
-        assert!(
-            services < ALTERNATES - 2,
-            "{services} alternates do not fit in {SPARE_CIDR}"
-        );
-        assert!(
-            u64::from(services) + 10 + 4096 <= service_room,
-            "{services} services do not fit in {SERVICE_CIDR}"
-        );
+        if let Err(why) = Cluster::check(services, endpoints) {
+            panic!("{why}");
+        }
         Cluster {
             services,
             endpoints,
         }
+    }
+
+    /// Why `services` x `endpoints` cannot be generated, if it cannot (see [`Cluster::new`]).
+    pub fn check(services: u32, endpoints: u32) -> Result<(), String> {
+        let pod_room = 1u64 << (32 - CLUSTER_CIDR.prefix_len());
+        let service_room = 1u64 << (32 - SERVICE_CIDR.prefix_len());
+        if u64::from(services) * u64::from(endpoints) + 2 > pod_room {
+            return Err(format!(
+                "{services} x {endpoints} endpoints do not fit in {CLUSTER_CIDR}"
+            ));
+        }
+        if services >= ALTERNATES - 2 {
+            return Err(format!("{services} alternates do not fit in {SPARE_CIDR}"));
+        }
+        if u64::from(services) + 10 + 4096 > service_room {
+            return Err(format!("{services} services do not fit in {SERVICE_CIDR}"));
+        }
+        Ok(())
     }
 
     /// The identity of service `i` (which may be beyond [`Cluster::services`]: an extra one).

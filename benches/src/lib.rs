@@ -44,13 +44,20 @@
 //! compares two ways of sending a full sync of more than 1024 pages in one `sendmsg` on 60k
 //! services x 20 endpoints: time and heap bytes copied (see `backend_nft::gather`).
 //!
+//! `benches/agent_api.rs` (`cargo bench -p benches --bench agent_api`, not criterion) measures
+//! the real `svcproxy run --source kube` process against the fake API server in another
+//! process: start to first sync, memory, and endpoint-change latency ([`agent_api`]; see
+//! `benches/README.md`).
+//!
 //! The cluster ([`cluster::Cluster`]) is generated from indices: cluster IPs from
 //! `10.96.0.0/12`, endpoints from `10.244.0.0/14`, TCP port 80 -> 8080, an IPv4-only node.
 
+pub mod agent_api;
 pub mod cli;
 pub mod cluster;
 pub mod iptables_rig;
 pub mod iptables_summary;
 pub mod kube_proxy;
+pub mod objects;
 pub mod rig;
 pub mod summary;

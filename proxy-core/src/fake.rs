@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -32,6 +33,7 @@ pub enum Call {
 struct Inner {
     calls: Vec<Call>,
     failures: VecDeque<Error>,
+    sync_time: Duration,
 }
 
 /// An in-memory [`Datapath`] that records every call and fails on demand.
@@ -68,6 +70,11 @@ impl FakeDatapath {
     /// Makes the next sync (after any already scripted) fail with `err`.
     pub fn fail_next(&self, err: Error) {
         self.lock().failures.push_back(err);
+    }
+
+    /// Makes every later sync take `time` on tokio's clock (default: none).
+    pub fn set_sync_time(&self, time: Duration) {
+        self.lock().sync_time = time;
     }
 
     /// Every call so far, in order.
@@ -110,14 +117,20 @@ impl Datapath for FakeDatapath {
         delta: &Delta,
         mode: SyncMode,
     ) -> Result<SyncReport> {
-        let mut inner = self.lock();
-        inner.calls.push(Call::Sync {
-            state: Box::new(state.clone()),
-            delta: delta.clone(),
-            mode,
-            at: tokio::time::Instant::now(),
-        });
-        match inner.failures.pop_front() {
+        let (failure, sync_time) = {
+            let mut inner = self.lock();
+            inner.calls.push(Call::Sync {
+                state: Box::new(state.clone()),
+                delta: delta.clone(),
+                mode,
+                at: tokio::time::Instant::now(),
+            });
+            (inner.failures.pop_front(), inner.sync_time)
+        };
+        if !sync_time.is_zero() {
+            tokio::time::sleep(sync_time).await;
+        }
+        match failure {
             Some(err) => Err(err),
             None => Ok(SyncReport {
                 objects_added: delta.changed.len(),

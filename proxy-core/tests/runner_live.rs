@@ -173,6 +173,50 @@ async fn the_status_tracks_pending_changes_successes_and_failures() {
     assert_eq!(status.last_success.map(|s| s.at - h.t0), Some(secs(2)));
 }
 
+#[tokio::test(start_paused = true)]
+async fn each_sync_reports_the_latency_of_its_oldest_change() {
+    let h = Harness::start(RunnerConfig::default());
+    h.fake.set_sync_time(ms(20));
+    // The initial list arrives at 0 and is synced from 0 to 20 ms.
+    h.reset(vec![service("a", "10.96.0.10")]).await;
+    // Two changes wait for the minimum period: synced together from 1000 to 1020 ms.
+    h.until(ms(300)).await;
+    h.send(SourceEvent::Apply(service("b", "10.96.0.11"))).await;
+    h.until(ms(700)).await;
+    h.send(SourceEvent::Apply(service("c", "10.96.0.12"))).await;
+    // A change at 2 s whose sync fails: the (full) retry from 3020 to 3040 ms programs it.
+    h.until(ms(2000)).await;
+    h.fake.fail_next(Error::retryable("fake", "busy"));
+    h.send(SourceEvent::Apply(service("d", "10.96.0.13"))).await;
+    // Changes that cancel out: nothing is owed, and the next change's clock starts afresh.
+    h.until(secs(5)).await;
+    h.send(SourceEvent::Apply(service("e", "10.96.0.14"))).await;
+    h.send(SourceEvent::Delete(service("e", "10.96.0.14")))
+        .await;
+    h.until(secs(6)).await;
+    assert_eq!(h.status.borrow().pending_since, None, "nothing owed");
+    h.send(SourceEvent::Apply(service("f", "10.96.0.15"))).await;
+    // The periodic full sync at 33.02 s programs no change.
+    h.until(secs(34)).await;
+    let seen: Vec<_> = h
+        .outcomes()
+        .iter()
+        .map(|o| (o.started - h.t0, o.latency))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (ms(0), Some(ms(20))),
+            (ms(1000), Some(ms(720))),
+            (ms(2000), None),
+            (ms(3020), Some(ms(1040))),
+            (ms(6000), Some(ms(20))),
+            (ms(33_020), None),
+        ]
+    );
+    h.shutdown().await;
+}
+
 /// Records every delta it is given.
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<Delta>>>);

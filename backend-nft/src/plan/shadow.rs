@@ -51,7 +51,12 @@ pub(crate) fn effective(owners: &Owners) -> Option<&ElemValue> {
 pub(crate) fn own(owners: &mut Owners, port: &PortId, value: ElemValue) {
     match owners.binary_search_by(|(p, _)| p.as_ref().cmp(port)) {
         Ok(i) => owners[i].1 = value,
-        Err(i) => owners.insert(i, (port.clone(), value)),
+        Err(i) => {
+            // Exactly the room needed: nearly every element keeps one owner, and the shadow
+            // keeps one list per element (a `Vec`'s first push would make room for four).
+            owners.reserve_exact(1);
+            owners.insert(i, (port.clone(), value));
+        }
     }
 }
 
@@ -161,4 +166,35 @@ pub(crate) struct Patch {
     pub chains_added: Vec<(Family, SharedChain)>,
     /// Stale chains deleted.
     pub stale_deleted: Vec<(Family, SharedChain)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use proxy_core::model::Protocol;
+
+    use super::*;
+
+    fn port(name: &str) -> PortId {
+        Arc::new(ServicePortName::new("ns", name, "http", Protocol::Tcp))
+    }
+
+    fn value(comment: &str) -> ElemValue {
+        ElemValue {
+            data: None,
+            comment: Some(comment.to_owned()),
+        }
+    }
+
+    #[test]
+    fn owners_stay_sorted_and_hold_no_spare_room() {
+        let mut owners = Owners::new();
+        own(&mut owners, &port("b"), value("b"));
+        assert_eq!(owners.capacity(), 1);
+        own(&mut owners, &port("a"), value("a"));
+        own(&mut owners, &port("b"), value("b2"));
+        assert_eq!(owners.capacity(), 2);
+        assert_eq!(effective(&owners), Some(&value("a")));
+        disown(&mut owners, &port("a"));
+        assert_eq!(effective(&owners), Some(&value("b2")));
+    }
 }

@@ -44,11 +44,12 @@
 //!
 //! Conversion warnings are logged by the tracker with `tracing::warn!`. Each call to the
 //! datapath is logged (backend, mode, duration, result: full syncs at `info`, partial ones at
-//! `debug`, retryable failures at `warn`, fatal ones at `error`) and reported to the
-//! [`SyncObserver`], if any, as a [`SyncOutcome`]. After each successful call, the
-//! [`AfterSync`] hook, if any, gets the state and the delta (conntrack cleanup). The runner
-//! publishes its [`RunnerStatus`] on a watch channel ([`SyncRunner::status`]). All timing uses
-//! tokio's clock, so tests can pause and advance it.
+//! `debug`, retryable failures at `warn`, fatal ones at `error`; a successful one with
+//! `latency_us`, the time from the arrival of the oldest change it programmed to its end) and
+//! reported to the [`SyncObserver`], if any, as a [`SyncOutcome`]. After each successful
+//! call, the [`AfterSync`] hook, if any, gets the state and the delta (conntrack cleanup). The
+//! runner publishes its [`RunnerStatus`] on a watch channel ([`SyncRunner::status`]). All
+//! timing uses tokio's clock, so tests can pause and advance it.
 //!
 //! [`Error::is_retryable`]: crate::Error::is_retryable
 
@@ -305,15 +306,23 @@ impl<D: Datapath> SyncRunner<D> {
                 backend = self.datapath.name(),
                 "nothing changed: sync skipped"
             );
+            // The changes cancelled out: nothing is owed any more.
+            let pending = self.tracker.has_pending();
+            self.status
+                .send_if_modified(|status| !pending && status.pending_since.take().is_some());
             return;
         }
+        let pending_since = self.status.borrow().pending_since;
         self.schedule.started(started, mode);
         let result = off_runtime(self.datapath.sync(self.tracker.state(), &delta, mode)).await;
         let ended = Instant::now();
         if let (Ok(_), Some(hook)) = (&result, &mut self.after_sync) {
             hook.after_sync(self.tracker.state(), &delta).await;
         }
-        let outcome = self.settle(started, ended, mode, delta, result);
+        let mut outcome = self.settle(started, ended, mode, delta, result);
+        if outcome.is_ok() {
+            outcome.latency = pending_since.map(|t| ended.saturating_duration_since(t));
+        }
         self.publish(&outcome, ended);
         self.log(&outcome);
         if let Some(observer) = &mut self.observer {
@@ -353,6 +362,7 @@ impl<D: Datapath> SyncRunner<D> {
             changed,
             deleted,
             result,
+            latency: None,
             consecutive_failures: self.schedule.failures(),
             next_attempt_in,
         }
@@ -377,16 +387,20 @@ impl<D: Datapath> SyncRunner<D> {
     /// Logs one sync.
     fn log(&self, o: &SyncOutcome) {
         let backend = self.datapath.name();
+        // Event-to-commit latency in microseconds; absent when no change was waiting.
+        let latency_us = o
+            .latency
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
         match &o.result {
             Ok(report) if o.mode == SyncMode::Full => info!(
                 backend, mode = ?o.mode, duration = ?o.duration, changed = o.changed,
                 deleted = o.deleted, added = report.objects_added,
-                removed = report.objects_removed, "datapath synced"
+                removed = report.objects_removed, latency_us, "datapath synced"
             ),
             Ok(report) => debug!(
                 backend, mode = ?o.mode, duration = ?o.duration, changed = o.changed,
                 deleted = o.deleted, added = report.objects_added,
-                removed = report.objects_removed, "datapath synced"
+                removed = report.objects_removed, latency_us, "datapath synced"
             ),
             Err(failure) if failure.retryable => warn!(
                 backend, mode = ?o.mode, duration = ?o.duration, error = %failure.message,

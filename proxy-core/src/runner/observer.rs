@@ -52,6 +52,12 @@ pub struct SyncOutcome {
     pub deleted: usize,
     /// The datapath's report, or why it failed.
     pub result: Result<SyncReport, SyncFailure>,
+    /// For a successful sync, the time from the arrival of the oldest change it programmed
+    /// (when the runner took it from the channel: [`RunnerStatus::pending_since`]) to the
+    /// sync's end, failed attempts included; `None` if it failed or no change was waiting.
+    ///
+    /// [`RunnerStatus::pending_since`]: super::RunnerStatus::pending_since
+    pub latency: Option<Duration>,
     /// Failed syncs in a row, this one included (0 after a success).
     pub consecutive_failures: u32,
     /// Time from the end of this sync until the next one is due if no event arrives: the
