@@ -17,6 +17,7 @@ use crate::config::{Config, DatapathConfig, ProxyConfig, RunConfig};
 use crate::conntrack;
 use crate::error::Error;
 use crate::lock::{self, LockGuard};
+use crate::memory;
 use crate::sync;
 
 /// Runs one subcommand.
@@ -49,7 +50,10 @@ async fn run(config: &RunConfig) -> Result<(), Error> {
     if let Some(cleaner) = conntrack::cleaner(&config.proxy.datapath) {
         agent = agent.after_sync(cleaner);
     }
-    agent.run(datapath, shutdown).await?;
+    let trimmer = tokio::spawn(memory::release_after_full_syncs(agent.status()));
+    let result = agent.run(datapath, shutdown).await;
+    trimmer.abort();
+    result?;
     info!("stopped; the rules stay in place");
     Ok(())
 }

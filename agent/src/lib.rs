@@ -28,6 +28,7 @@ pub mod demo;
 pub mod duration;
 pub mod error;
 pub mod lock;
+pub mod memory;
 pub mod source;
 pub mod sync;
 

@@ -113,9 +113,9 @@ fn closure(
 /// The element a shadow entry stands for.
 fn element(key: &ElemKey, value: &ElemValue) -> Element {
     Element {
-        key: key.key.clone(),
+        key: key.key.to_vec(),
         data: value.data.clone(),
-        comment: value.comment.clone(),
+        comment: value.comment.as_deref().map(str::to_owned),
     }
 }
 
@@ -407,7 +407,7 @@ fn plan_partial(state: &ProxyState, delta: &Delta, old: &Shadow, config: &Config
                 key.family,
                 Op::DeleteElement {
                     set: set.clone(),
-                    key: key.key.clone(),
+                    key: key.key.to_vec(),
                 },
             );
         }

@@ -14,6 +14,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use proxy_core::model::{Endpoint, NodeInfo, ServicePort, SourceRanges};
@@ -51,7 +52,7 @@ pub(crate) fn contribute(
 struct Builder<'a> {
     c: &'a mut Contribution,
     family: Family,
-    comment: String,
+    comment: Arc<str>,
 }
 
 impl Builder<'_> {
@@ -60,7 +61,7 @@ impl Builder<'_> {
             ElemKey {
                 family: self.family,
                 set,
-                key,
+                key: key.into(),
             },
             ElemValue {
                 data,
@@ -164,7 +165,7 @@ fn family(
     let mut b = Builder {
         c,
         family: Family::of(ipf),
-        comment: names::comment(&svc.name),
+        comment: names::comment(&svc.name).into(),
     };
     let proto = Value::Proto(svc.protocol());
     let frontend = |ip: IpAddr| vec![Value::Addr(ip), proto, Value::Port(svc.port)];

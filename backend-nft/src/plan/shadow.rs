@@ -24,19 +24,21 @@ use super::Config;
 /// A service port, shared between the shadow's indexes.
 pub(crate) type PortId = Arc<ServicePortName>;
 
-/// The identity of an element: family, set and key.
+/// The identity of an element: family, set and key. The key is shared, so the shadow's two
+/// indexes (per port, per element) hold one copy of it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct ElemKey {
     pub family: Family,
     pub set: SetName,
-    pub key: Vec<Value>,
+    pub key: Arc<[Value]>,
 }
 
-/// What an element carries besides its key.
+/// What an element carries besides its key. The comment (the service port's name) is shared
+/// by every element of the port.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ElemValue {
     pub data: Option<ElemData>,
-    pub comment: Option<String>,
+    pub comment: Option<Arc<str>>,
 }
 
 /// The service ports wanting one element, sorted by name, each with the value it wants.
@@ -181,7 +183,7 @@ mod tests {
     fn value(comment: &str) -> ElemValue {
         ElemValue {
             data: None,
-            comment: Some(comment.to_owned()),
+            comment: Some(comment.into()),
         }
     }
 
