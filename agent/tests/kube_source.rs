@@ -1,7 +1,8 @@
 //! `svcproxy run --source kube` against the fake API server (real HTTP, the real kube-rs
-//! client), programming a sandbox node with real traffic: the initial list, changes, an API
-//! outage (rules kept, traffic flowing, changes made meanwhile applied after it), and a watch
-//! expired by compaction (relist, an object deleted meanwhile loses its rules).
+//! client), programming a sandbox node with real traffic: the initial list, changes and a new
+//! service, an API outage (rules kept, traffic flowing, changes made meanwhile applied after
+//! it), and a watch expired by compaction (relist, an object deleted meanwhile loses its
+//! rules).
 
 use std::net::IpAddr;
 use std::process::Command;
@@ -99,11 +100,17 @@ fn run_follows_the_api_server_through_outages_and_relists() {
     .env("RUST_LOG", "info");
     let run = Running::start(cmd);
 
-    // The initial list, then a change.
+    // The initial list, then a change and a new service.
     until_served(&sandbox, web, &[0, 1]);
     until_served(&sandbox, api_vip, &[2]);
     apply(&api, &[svc.clone().endpoints([ep(2)])]);
     until_served(&sandbox, web, &[2]);
+    let added: IpAddr = "10.96.0.12".parse().expect("ip");
+    apply(
+        &api,
+        &[Svc::new("added", added, "TCP", 80, 8080).endpoints([ep(1)])],
+    );
+    until_served(&sandbox, added, &[1]);
 
     // The API server goes away for 10 s: the rules stay and traffic flows; a change made
     // meanwhile arrives after it.
