@@ -31,20 +31,10 @@ use proxy_core::model::{
 };
 use proxy_core::{Delta, ProxyState, SyncMode};
 use testkit::golden::diff;
-use testkit::scenarios::{Scenario, Setting, ip, port_name, web3};
+use testkit::scenarios::{Scenario, Setting, ip, node_config, port_name, web3};
 
 fn config() -> Config {
-    Config {
-        node: NodeConfig {
-            node_ips: vec![ip("192.168.50.1")],
-            cluster_cidrs: vec!["10.244.0.0/16".parse().expect("cidr")],
-            service_cidrs: vec!["10.96.0.0/16".parse().expect("cidr")],
-            nodeport_addresses: NodePortAddresses::Primary,
-            masquerade_all: false,
-            detect_local: Default::default(),
-        },
-        chunk_chains: None,
-    }
+    config_for(Setting::SingleStack)
 }
 
 /// [`config`] with its node configuration changed by `change`.
@@ -55,23 +45,14 @@ fn config_with(change: impl FnOnce(&mut NodeConfig)) -> Config {
 }
 
 fn dual_stack_config() -> Config {
-    config_with(|n| {
-        n.node_ips.push(ip("fd00:50::1"));
-        n.cluster_cidrs.push("fd00:244::/64".parse().expect("cidr"));
-        n.service_cidrs.push("fd00:96::/112".parse().expect("cidr"));
-    })
+    config_for(Setting::DualStack)
 }
 
 /// The configuration of a scenario's setting.
 fn config_for(setting: Setting) -> Config {
-    match setting {
-        Setting::SingleStack => config(),
-        Setting::DualStack => dual_stack_config(),
-        Setting::NodePortsOnAllAddresses => config_with(|n| {
-            n.nodeport_addresses =
-                NodePortAddresses::Cidrs(vec!["0.0.0.0/0".parse().expect("cidr")]);
-        }),
-        Setting::MasqueradeAll => config_with(|n| n.masquerade_all = true),
+    Config {
+        node: node_config(setting),
+        chunk_chains: None,
     }
 }
 

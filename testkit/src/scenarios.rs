@@ -36,6 +36,31 @@ pub enum Setting {
     MasqueradeAll,
 }
 
+/// The node configuration of `setting`, as both planners take it.
+pub fn node_config(setting: Setting) -> proxy_core::NodeConfig {
+    use proxy_core::policy::NodePortAddresses;
+    let cidr = |s: &str| s.parse::<ipnet::IpNet>().expect("cidr");
+    let mut config = proxy_core::NodeConfig {
+        node_ips: vec![ip("192.168.50.1")],
+        cluster_cidrs: vec![cidr("10.244.0.0/16")],
+        service_cidrs: vec![cidr("10.96.0.0/16")],
+        ..proxy_core::NodeConfig::default()
+    };
+    match setting {
+        Setting::SingleStack => {}
+        Setting::DualStack => {
+            config.node_ips.push(ip("fd00:50::1"));
+            config.cluster_cidrs.push(cidr("fd00:244::/64"));
+            config.service_cidrs.push(cidr("fd00:96::/112"));
+        }
+        Setting::NodePortsOnAllAddresses => {
+            config.nodeport_addresses = NodePortAddresses::Cidrs(vec![cidr("0.0.0.0/0")]);
+        }
+        Setting::MasqueradeAll => config.masquerade_all = true,
+    }
+    config
+}
+
 /// `default/<name>:p/<proto>`.
 pub fn port_name(name: &str, proto: Protocol) -> ServicePortName {
     ServicePortName::new("default", name, "p", proto)

@@ -2,49 +2,24 @@
 
 use backend_iptables::check::{self, Tables};
 use backend_iptables::names::{self, Kind};
-use backend_iptables::plan::{self, Config, NodePortAddresses};
+use backend_iptables::plan::{self, Config};
 use backend_iptables::restore::Table;
-use proxy_core::NodeConfig;
 use proxy_core::ProxyState;
 use proxy_core::model::{IpFamily, Protocol, TrafficPolicy};
 use testkit::routes;
-use testkit::scenarios::{Scenario, Setting, ip, port_name, web3};
+use testkit::scenarios::{Scenario, Setting, ip, node_config, port_name, web3};
 
 /// The single-stack configuration of the golden tests.
 pub fn config() -> Config {
-    Config {
-        node: NodeConfig {
-            node_ips: vec![ip("192.168.50.1")],
-            cluster_cidrs: vec!["10.244.0.0/16".parse().expect("cidr")],
-            service_cidrs: vec!["10.96.0.0/16".parse().expect("cidr")],
-            nodeport_addresses: NodePortAddresses::Primary,
-            masquerade_all: false,
-            detect_local: Default::default(),
-        },
-        chunk_chains: None,
-    }
+    config_for(Setting::SingleStack)
 }
 
 /// The configuration of a golden scenario's setting.
 pub fn config_for(setting: Setting) -> Config {
-    let mut c = config();
-    let node = &mut c.node;
-    match setting {
-        Setting::SingleStack => {}
-        Setting::DualStack => {
-            node.node_ips.push(ip("fd00:50::1"));
-            node.cluster_cidrs
-                .push("fd00:244::/64".parse().expect("cidr"));
-            node.service_cidrs
-                .push("fd00:96::/112".parse().expect("cidr"));
-        }
-        Setting::NodePortsOnAllAddresses => {
-            node.nodeport_addresses =
-                NodePortAddresses::Cidrs(vec!["0.0.0.0/0".parse().expect("cidr")]);
-        }
-        Setting::MasqueradeAll => node.masquerade_all = true,
+    Config {
+        node: node_config(setting),
+        chunk_chains: None,
     }
-    c
 }
 
 fn full(state: &ProxyState, config: &Config) -> Tables {

@@ -17,10 +17,9 @@ use std::net::IpAddr;
 use backend_iptables::Variant;
 use backend_iptables::datapath::IptablesDatapath;
 use backend_iptables::names;
-use backend_iptables::plan::{Config, NodePortAddresses};
+use backend_iptables::plan::Config;
 use backend_iptables::restore::Table;
 use backend_iptables::runner::{CommandRunner, RestoreRunner, Restored};
-use proxy_core::NodeConfig;
 use proxy_core::model::{
     Endpoint, IpFamily, NodeInfo, Protocol, ServicePort, ServicePortName, SessionAffinity,
     SourceRanges, TrafficPolicy,
@@ -70,20 +69,7 @@ pub(crate) type Dp = IptablesDatapath<Recording>;
 
 pub(crate) fn config() -> Config {
     Config {
-        node: NodeConfig {
-            node_ips: vec![ip("192.168.50.1"), ip("fd00:50::1")],
-            cluster_cidrs: vec![
-                "10.244.0.0/16".parse().expect("cidr"),
-                "fd00:244::/64".parse().expect("cidr"),
-            ],
-            service_cidrs: vec![
-                "10.96.0.0/16".parse().expect("cidr"),
-                "fd00:96::/112".parse().expect("cidr"),
-            ],
-            nodeport_addresses: NodePortAddresses::Primary,
-            masquerade_all: false,
-            detect_local: Default::default(),
-        },
+        node: testkit::scenarios::node_config(testkit::scenarios::Setting::DualStack),
         chunk_chains: None,
     }
 }

@@ -5,45 +5,18 @@
 //! `10.96.0.0/16` / `fd00:96::/112`, node `192.168.50.1` / `fd00:50::1`; external IPs
 //! `192.168.60.x`, load balancers `203.0.113.x`.
 
-use backend_nft::plan::{Config, NodePortAddresses};
+use backend_nft::plan::Config;
 use proxy_core::ProxyState;
-use testkit::scenarios::{Setting, ip};
+use testkit::scenarios::{Setting, node_config};
 
 /// Single-stack (IPv4) node configuration.
 pub fn config() -> Config {
-    Config {
-        node_ips: vec![ip("192.168.50.1")],
-        cluster_cidrs: vec!["10.244.0.0/16".parse().expect("cidr")],
-        service_cidrs: vec!["10.96.0.0/16".parse().expect("cidr")],
-        nodeport_addresses: NodePortAddresses::Primary,
-        masquerade_all: false,
-        detect_local: Default::default(),
-    }
-}
-
-/// Dual-stack node configuration.
-pub fn dual_stack_config() -> Config {
-    let mut c = config();
-    c.node_ips.push(ip("fd00:50::1"));
-    c.cluster_cidrs.push("fd00:244::/64".parse().expect("cidr"));
-    c.service_cidrs.push("fd00:96::/112".parse().expect("cidr"));
-    c
+    node_config(Setting::SingleStack)
 }
 
 /// The configuration of a scenario's setting.
 pub fn config_for(setting: Setting) -> Config {
-    match setting {
-        Setting::SingleStack => config(),
-        Setting::DualStack => dual_stack_config(),
-        Setting::NodePortsOnAllAddresses => Config {
-            nodeport_addresses: NodePortAddresses::Cidrs(vec!["0.0.0.0/0".parse().expect("cidr")]),
-            ..config()
-        },
-        Setting::MasqueradeAll => Config {
-            masquerade_all: true,
-            ..config()
-        },
-    }
+    node_config(setting)
 }
 
 /// Every golden case (testkit's scenarios): name, state, configuration.

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use backend_nft::datapath::{NftConfig, NftDatapath};
 use backend_nft::ir::Ruleset;
 use backend_nft::owner::TableFlags;
-use backend_nft::plan::{self, Config, NodePortAddresses};
+use backend_nft::plan::{self, Config};
 use backend_nft::render;
 use proxy_core::model::{
     Endpoint, NodeInfo, Protocol, ServicePort, ServicePortName, SessionAffinity, SourceRanges,
@@ -46,20 +46,7 @@ pub(crate) fn netns(test: &str) -> Option<Netns> {
 }
 
 fn config() -> Config {
-    Config {
-        node_ips: vec![ip("192.168.50.1"), ip("fd00:50::1")],
-        cluster_cidrs: vec![
-            "10.244.0.0/16".parse().expect("cidr"),
-            "fd00:244::/64".parse().expect("cidr"),
-        ],
-        service_cidrs: vec![
-            "10.96.0.0/16".parse().expect("cidr"),
-            "fd00:96::/112".parse().expect("cidr"),
-        ],
-        nodeport_addresses: NodePortAddresses::Primary,
-        masquerade_all: false,
-        detect_local: Default::default(),
-    }
+    testkit::scenarios::node_config(testkit::scenarios::Setting::DualStack)
 }
 
 pub(crate) fn datapath(ns: &Netns, config: Config) -> NftDatapath {
