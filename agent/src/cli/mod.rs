@@ -165,11 +165,21 @@ pub struct ProxyArgs {
     #[arg(long)]
     pub masquerade_all: bool,
 
-    /// Program the network namespace /run/netns/NAME instead of the current one.
+    /// The namespace, the iptables variant and the lock wait.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Where `sync`, `run`, `dump` and `cleanup` work: the namespace, the iptables variant, and
+/// how long to wait for another svcproxy there.
+#[derive(Clone, Debug, Args)]
+pub struct TargetArgs {
+    /// Work in the network namespace /run/netns/NAME instead of the current one.
     #[arg(long, value_name = "NAME")]
     pub netns: Option<String>,
-    /// With --backend iptables: which iptables to drive, `legacy`, `nft`, or `auto` (the one
-    /// the node uses).
+
+    /// With --backend iptables: which iptables, `legacy`, `nft`, or `auto` (to program: the
+    /// one the node uses; to clean up: both).
     #[arg(long, value_enum, value_name = "auto|legacy|nft", default_value_t = IptablesVariant::Auto)]
     pub iptables_variant: IptablesVariant,
 
@@ -204,17 +214,9 @@ pub struct CleanupArgs {
     #[arg(long, value_enum, value_name = "BACKEND")]
     pub backend: Backend,
 
-    /// Clean up the network namespace /run/netns/NAME instead of the current one.
-    #[arg(long, value_name = "NAME")]
-    pub netns: Option<String>,
-    /// With --backend iptables: which iptables to clean up, `legacy`, `nft`, or `auto` (both).
-    #[arg(long, value_enum, value_name = "auto|legacy|nft", default_value_t = IptablesVariant::Auto)]
-    pub iptables_variant: IptablesVariant,
-
-    /// How long to wait while another svcproxy (`run`, `sync` or `cleanup`) is programming
-    /// the same network namespace, before giving up (e.g. 500ms, 5s).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub lock_wait: Duration,
+    /// The namespace, the iptables variant and the lock wait.
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// The flags of `demo`.

@@ -63,7 +63,7 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
                 &families,
             )?),
         };
-        if let Some(name) = &args.netns {
+        if let Some(name) = &args.target.netns {
             validate::netns(name)?;
         }
         Ok(ProxyConfig {
@@ -73,14 +73,14 @@ impl TryFrom<ProxyArgs> for ProxyConfig {
             node_ips,
             datapath: DatapathConfig {
                 backend: args.backend,
-                netns: args.netns,
+                netns: args.target.netns,
                 cluster_cidrs,
                 detect_local: args.detect_local_mode,
                 service_cidrs,
                 nodeport_addresses,
                 masquerade_all: args.masquerade_all,
-                iptables_variant: args.iptables_variant,
-                lock_wait: args.lock_wait,
+                iptables_variant: args.target.iptables_variant,
+                lock_wait: args.target.lock_wait,
             },
         })
     }
@@ -107,13 +107,13 @@ impl TryFrom<CleanupArgs> for DatapathConfig {
     type Error = ConfigError;
 
     fn try_from(args: CleanupArgs) -> Result<Self, Self::Error> {
-        if let Some(name) = &args.netns {
+        if let Some(name) = &args.target.netns {
             validate::netns(name)?;
         }
         Ok(DatapathConfig {
-            iptables_variant: args.iptables_variant,
-            lock_wait: args.lock_wait,
-            ..DatapathConfig::for_cleanup(args.backend, args.netns)
+            iptables_variant: args.target.iptables_variant,
+            lock_wait: args.target.lock_wait,
+            ..DatapathConfig::for_cleanup(args.backend, args.target.netns)
         })
     }
 }
